@@ -1,2 +1,25 @@
 //! corenet-engine: the per-core executor, the backend contract and the io_uring backend.
+//!
+//! | platform | backend |
+//! |---|---|
+//! | Linux 6.0+ | io_uring: multishot accept, buffer-ring multishot receive, batched sendmsg |
+//! | elsewhere | the compat backend (corenet-compat, in progress) |
+//!
+//! The public API is re-exported by the `corenet` crate; see its docs for examples.
 #![deny(missing_docs)]
+
+pub(crate) mod backend;
+pub(crate) mod buf;
+pub(crate) mod executor;
+pub(crate) mod mmap;
+mod net;
+pub(crate) mod reactor;
+mod runtime;
+#[cfg(target_os = "linux")]
+pub(crate) mod uring;
+
+pub use buf::{Chunk, OwnedBuf};
+pub use executor::context::current_core;
+pub use executor::task::{JoinError, JoinHandle, spawn_local};
+pub use net::{Server, Socket};
+pub use runtime::{Backend, Builder, RemoteHandle, Runtime, RuntimeHandle};

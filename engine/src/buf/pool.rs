@@ -1,0 +1,161 @@
+//! The per-core receive buffer pool: `count` buffers of `size` bytes in one mapping.
+//!
+//! The io_uring backend registers these buffers as a provided-buffer ring and the kernel picks
+//! one per receive; the compat backend reads into them itself. Either way a received buffer is
+//! handed out as a [`Chunk`] and comes back here when the chunk drops. Returned buffer ids wait
+//! in `returned` until the backend recycles them at the end of the loop turn, so a turn that
+//! frees many buffers publishes them with one store.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::rc::Rc;
+
+use super::Chunk;
+use crate::mmap::Mmap;
+
+/// Fixed-size receive buffers owned by one core.
+pub(crate) struct BufPool {
+    mem: Mmap,
+    size: u32,
+    count: u16,
+    /// Buffer ids dropped since the backend last recycled.
+    returned: RefCell<Vec<u16>>,
+    /// Chunks alive: handed out by the backend and not yet dropped.
+    alive: Cell<u32>,
+    /// Past this many live chunks, hand-overs copy instead of pinning ring buffers.
+    budget: u32,
+}
+
+impl BufPool {
+    /// A pool of `count` buffers of `size` bytes each. `count` must be a power of two (the
+    /// buffer ring's requirement) between 1 and 32768.
+    pub(crate) fn new(count: u16, size: u32) -> io::Result<Rc<Self>> {
+        if count == 0 || !count.is_power_of_two() || count > 32768 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "buffer count must be a power of two between 1 and 32768",
+            ));
+        }
+        if size == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "buffer size must be > 0",
+            ));
+        }
+        let mem = Mmap::new(count as usize * size as usize)?;
+        // Three quarters of the ring may be pinned by chunks; beyond that, hand-overs copy so
+        // that receives elsewhere on the core keep finding buffers.
+        let budget = (u32::from(count) * 3 / 4).max(1);
+        Ok(Rc::new(BufPool {
+            mem,
+            size,
+            count,
+            returned: RefCell::new(Vec::with_capacity(count as usize)),
+            alive: Cell::new(0),
+            budget,
+        }))
+    }
+
+    /// Number of buffers.
+    pub(crate) fn count(&self) -> u16 {
+        self.count
+    }
+
+    /// Size of each buffer in bytes.
+    pub(crate) fn size(&self) -> u32 {
+        self.size
+    }
+
+    /// Address of buffer `bid`.
+    pub(crate) fn buf_ptr(&self, bid: u16) -> *mut u8 {
+        assert!(bid < self.count, "buffer id out of range");
+        // SAFETY: bid < count, so the offset stays inside the mapping of count * size bytes.
+        unsafe { self.mem.as_ptr().add(bid as usize * self.size as usize) }
+    }
+
+    /// Wraps buffer `bid`, holding `len` received bytes, as a chunk that returns it on drop.
+    ///
+    /// The caller (a backend) guarantees the kernel has finished writing into `bid` and will not
+    /// write into it again until it is recycled.
+    pub(crate) fn chunk(self: &Rc<Self>, bid: u16, len: u32) -> Chunk {
+        debug_assert!(len <= self.size);
+        self.alive.set(self.alive.get() + 1);
+        Chunk::from_pool(self.clone(), bid, len)
+    }
+
+    /// Called by a dropping chunk.
+    pub(crate) fn release(&self, bid: u16) {
+        self.alive.set(self.alive.get() - 1);
+        self.returned.borrow_mut().push(bid);
+    }
+
+    /// Hands every returned buffer id to `f` and forgets them; returns how many there were.
+    pub(crate) fn drain_returned(&self, mut f: impl FnMut(u16)) -> usize {
+        let mut returned = self.returned.borrow_mut();
+        let n = returned.len();
+        for &bid in returned.iter() {
+            f(bid);
+        }
+        returned.clear();
+        n
+    }
+
+    /// Whether so many chunks are alive that new hand-overs should copy.
+    pub(crate) fn under_pressure(&self) -> bool {
+        self.alive.get() > self.budget
+    }
+
+    /// Chunks alive now.
+    #[cfg(test)]
+    pub(crate) fn alive(&self) -> u32 {
+        self.alive.get()
+    }
+}
+
+impl std::fmt::Debug for BufPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BufPool")
+            .field("size", &self.size)
+            .field("count", &self.count)
+            .field("alive", &self.alive.get())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_return_their_buffer_on_drop() {
+        let pool = BufPool::new(4, 64).unwrap();
+        // SAFETY: nothing else uses buffer 2; the pool is not registered with any ring.
+        unsafe { std::ptr::copy_nonoverlapping(b"hello".as_ptr(), pool.buf_ptr(2), 5) };
+        let chunk = pool.chunk(2, 5);
+        assert_eq!(&chunk[..], b"hello");
+        assert_eq!(pool.alive(), 1);
+        drop(chunk);
+        assert_eq!(pool.alive(), 0);
+        let mut got = Vec::new();
+        assert_eq!(pool.drain_returned(|b| got.push(b)), 1);
+        assert_eq!(got, [2]);
+    }
+
+    #[test]
+    fn rejects_bad_sizes() {
+        assert!(BufPool::new(3, 64).is_err());
+        assert!(BufPool::new(0, 64).is_err());
+        assert!(BufPool::new(4, 0).is_err());
+    }
+
+    #[test]
+    fn pressure_past_three_quarters() {
+        let pool = BufPool::new(8, 16).unwrap();
+        let held: Vec<_> = (0..6).map(|b| pool.chunk(b, 0)).collect();
+        assert!(!pool.under_pressure());
+        let more = pool.chunk(6, 0);
+        assert!(pool.under_pressure());
+        drop((held, more));
+        assert!(!pool.under_pressure());
+    }
+}

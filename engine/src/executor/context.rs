@@ -1,0 +1,72 @@
+//! The per-core context: what the current thread's core owns, reachable from tasks.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::Waker;
+
+use async_task::Runnable;
+use slab::Slab;
+
+use super::remote::{Message, Remote};
+use crate::reactor::Reactor;
+
+/// Everything one core owns. Lives on its thread only (`!Send`).
+pub(crate) struct CoreCtx {
+    /// The core's index in its runtime.
+    pub(crate) id: usize,
+    pub(crate) reactor: RefCell<Reactor>,
+    pub(crate) run_queue: RefCell<VecDeque<Runnable>>,
+    pub(crate) remote: Arc<Remote>,
+    /// Every live task's waker, so shutdown can cancel them all.
+    pub(crate) tasks: RefCell<Slab<Waker>>,
+    /// Set once the core is tearing down: spawns and accepts are refused.
+    pub(crate) closing: Cell<bool>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<CoreCtx>>> = const { RefCell::new(None) };
+}
+
+/// Makes `ctx` the current thread's core (or clears it).
+pub(crate) fn set_current(ctx: Option<Rc<CoreCtx>>) {
+    CURRENT.with(|c| *c.borrow_mut() = ctx);
+}
+
+/// The current thread's core, if it is one.
+pub(crate) fn try_current() -> Option<Rc<CoreCtx>> {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
+/// The current thread's core.
+///
+/// # Panics
+///
+/// On a thread that is not a corenet core.
+pub(crate) fn current() -> Rc<CoreCtx> {
+    try_current().expect("not on a corenet core: call this from a task spawned on a Runtime")
+}
+
+/// The index of the core the current thread runs, if it is one.
+pub fn current_core() -> Option<usize> {
+    CURRENT.with(|c| c.borrow().as_ref().map(|ctx| ctx.id))
+}
+
+/// A task's schedule function: local queue on its own core, mailbox from anywhere else.
+pub(crate) fn schedule(runnable: Runnable, remote: &Arc<Remote>) {
+    let runnable = CURRENT.with(|c| match &*c.borrow() {
+        Some(ctx) if Arc::ptr_eq(&ctx.remote, remote) => {
+            ctx.run_queue.borrow_mut().push_back(runnable);
+            None
+        }
+        _ => Some(runnable),
+    });
+    if let Some(runnable) = runnable {
+        // A closed mailbox means the core is gone; dropping the runnable is then all we can do
+        // (its task was already cancelled on the core during shutdown).
+        if let Err(Message::Run(r)) = remote.send(Message::Run(runnable)) {
+            std::mem::forget(r);
+        }
+    }
+}

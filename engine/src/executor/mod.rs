@@ -1,0 +1,95 @@
+//! The per-core executor: one loop turn runs ready tasks (with a budget), flushes sends and
+//! returned buffers, parks in the driver, and dispatches completions.
+
+pub(crate) mod context;
+pub(crate) mod remote;
+pub(crate) mod task;
+
+use std::rc::Rc;
+
+use crate::backend::Wait;
+use context::CoreCtx;
+use remote::Message;
+
+/// Tasks run per turn before the core looks at I/O again, so one busy connection cannot
+/// starve the others of completions.
+pub(crate) const TASK_BUDGET: usize = 256;
+
+/// Runs the core until shutdown is requested, then tears it down.
+pub(crate) fn run(ctx: &Rc<CoreCtx>) {
+    while !ctx.remote.shutdown_requested() {
+        turn(ctx);
+    }
+    shutdown(ctx);
+}
+
+/// One loop turn.
+fn turn(ctx: &Rc<CoreCtx>) {
+    drain_mailbox(ctx);
+    for _ in 0..TASK_BUDGET {
+        let next = ctx.run_queue.borrow_mut().pop_front();
+        match next {
+            Some(runnable) => {
+                runnable.run();
+            }
+            None => break,
+        }
+    }
+    let busy = !ctx.run_queue.borrow().is_empty() || !ctx.remote.is_empty();
+    let mut reactor = ctx.reactor.borrow_mut();
+    reactor.flush();
+    let wait = if busy { Wait::Poll } else { Wait::Forever };
+    if let Err(e) = reactor.park(wait) {
+        // A failing enter is a bug or a broken kernel; don't spin on it silently.
+        tracing::error!(core = ctx.id, "driver park failed: {e}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+fn drain_mailbox(ctx: &Rc<CoreCtx>) {
+    while let Some(msg) = ctx.remote.try_recv() {
+        match msg {
+            Message::Run(r) => ctx.run_queue.borrow_mut().push_back(r),
+            Message::Job(job) => {
+                if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)) {
+                    tracing::error!(
+                        core = ctx.id,
+                        "job panicked: {}",
+                        task::panic_message(p.as_ref())
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Cancels every task, then lets the reactor cancel and await every op in flight, so that
+/// no memory the kernel may still use is freed.
+fn shutdown(ctx: &Rc<CoreCtx>) {
+    ctx.closing.set(true);
+    // Cancel tasks: wake each so its runnable lands in our queue, then drop the runnables
+    // (dropping a runnable drops its future, here on the core's thread). Dropped futures drop
+    // their sockets, which only marks them for closing.
+    for _ in 0..64 {
+        drain_mailbox(ctx);
+        let wakers: Vec<_> = ctx.tasks.borrow().iter().map(|(_, w)| w.clone()).collect();
+        if wakers.is_empty() {
+            break;
+        }
+        for w in wakers {
+            w.wake();
+        }
+        loop {
+            let next = ctx.run_queue.borrow_mut().pop_front();
+            match next {
+                Some(r) => drop(r),
+                None => break,
+            }
+        }
+    }
+    for msg in ctx.remote.close() {
+        drop(msg);
+    }
+    ctx.run_queue.borrow_mut().clear();
+    ctx.reactor.borrow_mut().shutdown();
+}

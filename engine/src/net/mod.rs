@@ -1,0 +1,8 @@
+//! The async face: `Server` (listening on every core) and `Socket` (one connection).
+
+mod server;
+mod socket;
+mod sys;
+
+pub use server::Server;
+pub use socket::Socket;

@@ -1,0 +1,139 @@
+//! One connection's state on its core: the receive queue and its flow control, the send
+//! queue, and what keeps the descriptor open.
+
+use std::collections::VecDeque;
+use std::os::fd::RawFd;
+use std::task::Waker;
+
+use super::send_slot::SendSlot;
+use crate::buf::{Chunk, TxBuf};
+
+/// Where the multishot receive stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RxState {
+    /// No receive in flight.
+    Idle,
+    /// A multishot receive is in flight.
+    Armed,
+    /// A cancel was pushed; the final completion is still to come.
+    Cancelling,
+    /// The receive ended with ENOBUFS; re-armed when buffers come back.
+    Starved,
+}
+
+/// How the write side stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WrState {
+    Open,
+    /// `shutdown()` asked for: half-close once the queue is flushed.
+    ShutdownPending,
+    /// Half-closed (or failed): no more writes.
+    Closed,
+}
+
+/// Per-connection state. Owned by the reactor's slab; `Socket` holds its slot.
+pub(crate) struct Conn {
+    pub(crate) fd: RawFd,
+    pub(crate) rx: VecDeque<Chunk>,
+    pub(crate) rx_state: RxState,
+    /// End of the stream: `Some(0)` EOF, `Some(errno)` error.
+    pub(crate) rx_end: Option<i32>,
+    pub(crate) read_waker: Option<Waker>,
+
+    pub(crate) tx: VecDeque<TxBuf>,
+    /// Bytes of `tx[0]` already sent.
+    pub(crate) tx_offset: usize,
+    /// Unsent bytes in `tx`.
+    pub(crate) tx_bytes: usize,
+    /// Entries of `tx` covered by the send in flight (0: none in flight).
+    pub(crate) tx_in_flight: usize,
+    pub(crate) send_slot: Option<Box<SendSlot>>,
+    /// Queued in the reactor's dirty list for this turn's flush.
+    pub(crate) tx_dirty: bool,
+    /// The send side failed with this errno; the queue was dropped.
+    pub(crate) tx_error: Option<i32>,
+    pub(crate) wr_state: WrState,
+    pub(crate) write_waker: Option<Waker>,
+    pub(crate) flush_waker: Option<Waker>,
+
+    /// The user's `Socket` is gone: close once every op has completed.
+    pub(crate) released: bool,
+    /// Destroyed: unsent bytes are discarded, never sent.
+    pub(crate) discard: bool,
+}
+
+impl Conn {
+    pub(crate) fn new(fd: RawFd) -> Self {
+        Conn {
+            fd,
+            rx: VecDeque::new(),
+            rx_state: RxState::Idle,
+            rx_end: None,
+            read_waker: None,
+            tx: VecDeque::new(),
+            tx_offset: 0,
+            tx_bytes: 0,
+            tx_in_flight: 0,
+            send_slot: None,
+            tx_dirty: false,
+            tx_error: None,
+            wr_state: WrState::Open,
+            write_waker: None,
+            flush_waker: None,
+            released: false,
+            discard: false,
+        }
+    }
+
+    /// An op of this connection is still in flight.
+    pub(crate) fn ops_in_flight(&self) -> bool {
+        matches!(self.rx_state, RxState::Armed | RxState::Cancelling) || self.tx_in_flight > 0
+    }
+
+    /// Everything queued has reached the kernel (or the send side failed).
+    pub(crate) fn flushed(&self) -> bool {
+        (self.tx.is_empty() && self.tx_in_flight == 0)
+            || self.tx_error.is_some()
+            || (self.discard && self.tx_in_flight == 0)
+    }
+
+    /// Released and quiet: the descriptor can be closed and the slot freed.
+    pub(crate) fn can_close(&self) -> bool {
+        self.released && !self.ops_in_flight() && self.flushed()
+    }
+
+    /// Whether a receive should be (re-)armed now.
+    pub(crate) fn wants_recv(&self, cap: usize) -> bool {
+        !self.released
+            && self.rx_state == RxState::Idle
+            && self.rx_end.is_none()
+            && self.rx.len() < cap
+    }
+
+    pub(crate) fn wake_reader(&mut self) {
+        if let Some(w) = self.read_waker.take() {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn wake_writers(&mut self, high_water: usize) {
+        if self.tx_bytes < high_water || self.tx_error.is_some() {
+            if let Some(w) = self.write_waker.take() {
+                w.wake();
+            }
+        }
+        if self.flushed() {
+            if let Some(w) = self.flush_waker.take() {
+                w.wake();
+            }
+        }
+    }
+}
+
+/// Stores `waker` in `slot` unless it already holds one that wakes the same task.
+pub(crate) fn set_waker(slot: &mut Option<Waker>, waker: &Waker) {
+    match slot {
+        Some(w) if w.will_wake(waker) => {}
+        _ => *slot = Some(waker.clone()),
+    }
+}

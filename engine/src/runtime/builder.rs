@@ -1,0 +1,122 @@
+//! `Builder`: how many cores, pinning, ring and buffer sizes, per-connection limits.
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+use super::Runtime;
+
+/// Configures and starts a [`Runtime`].
+///
+/// # Examples
+///
+/// ```no_run
+/// let rt = corenet_engine::Runtime::builder().cores(2).pin(false).build()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Builder {
+    pub(crate) cores: Option<usize>,
+    pub(crate) pin: bool,
+    pub(crate) ring_entries: u32,
+    pub(crate) buffer_count: u16,
+    pub(crate) buffer_size: u32,
+    pub(crate) rx_cap: usize,
+    pub(crate) high_water: usize,
+    pub(crate) on_thread_start: Option<Arc<dyn Fn(usize) + Send + Sync>>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            cores: None,
+            pin: true,
+            ring_entries: 1024,
+            // 2048 x 4 KiB = 8 MiB of receive buffers per core, touched only as used.
+            buffer_count: 2048,
+            buffer_size: 4096,
+            rx_cap: 16,
+            high_water: 64 * 1024,
+            on_thread_start: None,
+        }
+    }
+}
+
+impl Builder {
+    /// A builder with the defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of cores (executor threads). Default: the CPUs in the process's affinity mask.
+    pub fn cores(mut self, n: usize) -> Self {
+        self.cores = Some(n);
+        self
+    }
+
+    /// Pin each core's thread to its CPU (default on; tests turn it off).
+    pub fn pin(mut self, pin: bool) -> Self {
+        self.pin = pin;
+        self
+    }
+
+    /// Submission queue entries per core (default 1024); the completion queue gets 8x.
+    pub fn ring_entries(mut self, n: u32) -> Self {
+        self.ring_entries = n;
+        self
+    }
+
+    /// Receive buffers per core: a power of two up to 32768 (default 2048).
+    pub fn buffer_count(mut self, n: u16) -> Self {
+        self.buffer_count = n;
+        self
+    }
+
+    /// Size of each receive buffer in bytes (default 4096).
+    pub fn buffer_size(mut self, n: u32) -> Self {
+        self.buffer_size = n;
+        self
+    }
+
+    /// Received chunks queued per connection before its receive is paused (default 16).
+    pub fn connection_buffer_cap(mut self, n: usize) -> Self {
+        self.rx_cap = n.max(1);
+        self
+    }
+
+    /// Queued send bytes per connection past which `write().await` waits (default 64 KiB).
+    pub fn write_high_water(mut self, n: usize) -> Self {
+        self.high_water = n.max(1);
+        self
+    }
+
+    /// Runs `f(core_index)` on each core's thread as it starts.
+    pub fn on_thread_start(mut self, f: impl Fn(usize) + Send + Sync + 'static) -> Self {
+        self.on_thread_start = Some(Arc::new(f));
+        self
+    }
+
+    /// Starts the runtime: one thread per core, each with its own ring.
+    ///
+    /// # Errors
+    ///
+    /// When a core's ring or buffers cannot be set up (io_uring missing or forbidden, kernel
+    /// too old, memory limits), or the settings are invalid.
+    pub fn build(self) -> io::Result<Runtime> {
+        Runtime::start(self)
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("cores", &self.cores)
+            .field("pin", &self.pin)
+            .field("ring_entries", &self.ring_entries)
+            .field("buffer_count", &self.buffer_count)
+            .field("buffer_size", &self.buffer_size)
+            .field("rx_cap", &self.rx_cap)
+            .field("high_water", &self.high_water)
+            .finish()
+    }
+}

@@ -1,0 +1,336 @@
+//! `Runtime`: one executor thread per core, and the `RuntimeHandle` other threads use.
+
+mod builder;
+mod join;
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::rc::Rc;
+use std::sync::{Arc, mpsc};
+use std::thread;
+
+use slab::Slab;
+
+pub use builder::Builder;
+pub use join::RemoteHandle;
+
+use crate::buf::BufPool;
+use crate::executor::context::{self, CoreCtx};
+use crate::executor::remote::{Message, Remote};
+use crate::executor::{self, task};
+use crate::reactor::{Limits, Reactor};
+
+/// Which backend a runtime's cores run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// io_uring (Linux).
+    IoUring,
+}
+
+/// A thread-per-core runtime. Dropping it cancels every task, waits for every in-flight
+/// operation and joins the threads.
+///
+/// # Examples
+///
+/// ```no_run
+/// let rt = corenet_engine::Runtime::builder().cores(1).build()?;
+/// let answer = rt.block_on(0, || async { 6 * 7 });
+/// assert_eq!(answer, 42);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Runtime {
+    handle: RuntimeHandle,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+/// A `Send + Sync + Clone` handle to a runtime: spawn on its cores from any thread.
+#[derive(Clone)]
+pub struct RuntimeHandle {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    remotes: Vec<Arc<Remote>>,
+    backend: Backend,
+}
+
+impl Runtime {
+    /// A builder with the defaults.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// A runtime with the defaults (every CPU in the affinity mask, pinned).
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::build`].
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+
+    fn start(b: Builder) -> io::Result<Runtime> {
+        let cpus = core_affinity::get_core_ids().unwrap_or_default();
+        let cores = b.cores.unwrap_or(cpus.len()).max(1);
+        if b.pin && cpus.is_empty() {
+            return Err(io::Error::other(
+                "cannot read the CPU affinity mask to pin cores",
+            ));
+        }
+        let remotes: Vec<Arc<Remote>> = (0..cores).map(|i| Arc::new(Remote::new(i))).collect();
+        let (ready_tx, ready_rx) = mpsc::channel::<io::Result<Backend>>();
+        let mut threads = Vec::with_capacity(cores);
+        for (i, remote) in remotes.iter().enumerate() {
+            let remote = remote.clone();
+            let ready = ready_tx.clone();
+            let b = b.clone();
+            let cpu = (b.pin).then(|| cpus[i % cpus.len()]);
+            let spawned = thread::Builder::new()
+                .name(format!("corenet-core-{i}"))
+                .spawn(move || {
+                    if let Some(cpu) = cpu {
+                        if !core_affinity::set_for_current(cpu) {
+                            tracing::warn!(core = i, "could not pin to CPU {}", cpu.id);
+                        }
+                    }
+                    if let Some(f) = &b.on_thread_start {
+                        f(i);
+                    }
+                    match setup_core(i, remote.clone(), &b) {
+                        Ok((ctx, backend)) => {
+                            let _ = ready.send(Ok(backend));
+                            drop(ready);
+                            context::set_current(Some(ctx.clone()));
+                            executor::run(&ctx);
+                            context::set_current(None);
+                        }
+                        Err(e) => {
+                            remote.close();
+                            let _ = ready.send(Err(e));
+                        }
+                    }
+                });
+            match spawned {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    shutdown_threads(&remotes, threads);
+                    return Err(e);
+                }
+            }
+        }
+        drop(ready_tx);
+        let mut backend = Backend::IoUring;
+        let mut failure = None;
+        for _ in 0..cores {
+            match ready_rx.recv() {
+                Ok(Ok(b)) => backend = b,
+                Ok(Err(e)) => failure = failure.or(Some(e)),
+                Err(_) => {
+                    failure = failure.or(Some(io::Error::other("a core thread died during setup")))
+                }
+            }
+        }
+        if let Some(e) = failure {
+            shutdown_threads(&remotes, threads);
+            return Err(e);
+        }
+        Ok(Runtime {
+            handle: RuntimeHandle {
+                inner: Arc::new(Shared { remotes, backend }),
+            },
+            threads,
+        })
+    }
+
+    /// A handle for other threads.
+    pub fn handle(&self) -> RuntimeHandle {
+        self.handle.clone()
+    }
+
+    /// Number of cores.
+    pub fn cores(&self) -> usize {
+        self.handle.cores()
+    }
+
+    /// The backend the cores run on.
+    pub fn backend(&self) -> Backend {
+        self.handle.backend()
+    }
+
+    /// See [`RuntimeHandle::spawn_on`].
+    pub fn spawn_on<F, Fut>(&self, core: usize, make: F) -> RemoteHandle<Fut::Output>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        self.handle.spawn_on(core, make)
+    }
+
+    /// Runs `make()` on `core` and blocks this thread until it finishes.
+    ///
+    /// # Panics
+    ///
+    /// If the task panics (the panic is resumed here), or is cancelled by shutdown, or when
+    /// called from a core of the runtime (it would block that core).
+    pub fn block_on<F, Fut>(&self, core: usize, make: F) -> Fut::Output
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        assert!(
+            context::current_core().is_none(),
+            "block_on called from a corenet core"
+        );
+        match self.spawn_on(core, make).join() {
+            Ok(v) => v,
+            Err(e) => match e.into_panic() {
+                Some(p) => std::panic::resume_unwind(p),
+                None => panic!("task cancelled"),
+            },
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        shutdown_threads(
+            &self.handle.inner.remotes,
+            std::mem::take(&mut self.threads),
+        );
+    }
+}
+
+fn shutdown_threads(remotes: &[Arc<Remote>], threads: Vec<thread::JoinHandle<()>>) {
+    for r in remotes {
+        r.request_shutdown();
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+}
+
+/// Creates a core's buffers, driver, reactor and context, on the core's thread.
+fn setup_core(id: usize, remote: Arc<Remote>, b: &Builder) -> io::Result<(Rc<CoreCtx>, Backend)> {
+    let pool = BufPool::new(b.buffer_count, b.buffer_size)?;
+    #[cfg(target_os = "linux")]
+    let (driver, backend) = {
+        let d = crate::uring::UringDriver::new(b.ring_entries, pool.clone())?;
+        tracing::debug!(core = id, mode = ?d.mode(), "io_uring ring up");
+        (Box::new(d), Backend::IoUring)
+    };
+    remote.set_unparker(crate::backend::Driver::unparker(&*driver));
+    let limits = Limits {
+        rx_cap: b.rx_cap,
+        high_water: b.high_water,
+    };
+    let reactor = Reactor::new(driver, pool, limits);
+    tracing::debug!(core = id, backend = reactor.backend_name(), "core up");
+    let ctx = Rc::new(CoreCtx {
+        id,
+        reactor: RefCell::new(reactor),
+        run_queue: RefCell::new(VecDeque::with_capacity(1024)),
+        remote,
+        tasks: RefCell::new(Slab::new()),
+        closing: Cell::new(false),
+    });
+    Ok((ctx, backend))
+}
+
+impl RuntimeHandle {
+    /// Number of cores.
+    pub fn cores(&self) -> usize {
+        self.inner.remotes.len()
+    }
+
+    /// The backend the cores run on.
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    pub(crate) fn remote(&self, core: usize) -> &Arc<Remote> {
+        &self.inner.remotes[core]
+    }
+
+    pub(crate) fn owns(&self, remote: &Arc<Remote>) -> bool {
+        self.inner
+            .remotes
+            .get(remote.core)
+            .is_some_and(|r| Arc::ptr_eq(r, remote))
+    }
+
+    /// Spawns a task on `core`: `make` is sent there (so it must be `Send`) and builds the
+    /// future there (which need not be). The returned handle can be awaited or joined from
+    /// any thread.
+    ///
+    /// # Panics
+    ///
+    /// If `core` is out of range.
+    pub fn spawn_on<F, Fut>(&self, core: usize, make: F) -> RemoteHandle<Fut::Output>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job = move || {
+            let ctx = context::current();
+            if ctx.closing.get() {
+                return;
+            }
+            task::spawn_on_ctx(&ctx, async move {
+                let out = make().await;
+                let _ = tx.send(out);
+            })
+            .detach();
+        };
+        // If the core is gone, the job (and `tx`) drop here and the handle reports
+        // cancellation.
+        let _ = self.inner.remotes[core].send(Message::Job(Box::new(job)));
+        RemoteHandle::new(rx)
+    }
+
+    /// Asks every core to stop (as dropping the [`Runtime`] does, without joining).
+    pub fn shutdown(&self) {
+        for r in &self.inner.remotes {
+            r.request_shutdown();
+        }
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("cores", &self.cores())
+            .field("backend", &self.backend())
+            .finish()
+    }
+}
+
+impl fmt::Debug for RuntimeHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RuntimeHandle")
+            .field("cores", &self.cores())
+            .finish()
+    }
+}
+
+/// Tasks alive on the current core's table (for tests and stats).
+#[allow(dead_code)]
+pub(crate) fn live_tasks() -> usize {
+    context::try_current().map_or(0, |c| c.tasks.borrow().len())
+}
+
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn is_send_sync<T: Send + Sync>() {}
+    is_send_sync::<RuntimeHandle>();
+    is_send_sync::<Runtime>();
+}
+
+#[allow(dead_code)]
+fn _join_error_is_used(_: task::JoinError) {}

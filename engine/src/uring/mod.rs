@@ -1,0 +1,302 @@
+//! The io_uring driver: multishot accept, multishot receive from a provided-buffer ring,
+//! send/sendmsg with MSG_NOSIGNAL, and an eventfd read kept armed for cross-thread wakes.
+//! One ring per core, created, driven and dropped on that core's thread.
+
+mod buf_ring;
+mod probe;
+mod wake;
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use io_uring::types::{Fd, SubmitArgs, Timespec};
+use io_uring::{IoUring, cqueue, opcode, squeue};
+
+use crate::backend::{Completion, Driver, Op, OpKind, Token, Unpark, Wait};
+use crate::buf::BufPool;
+use buf_ring::BufRing;
+pub(crate) use probe::SetupMode;
+use wake::EventFd;
+
+/// Buffer group id of the core's receive pool (one group per ring).
+const BGID: u16 = 0;
+/// The token of the eventfd read.
+const WAKE_TOKEN: Token = Token(OpKind::Internal as u64);
+
+/// io_uring implementation of [`Driver`].
+pub(crate) struct UringDriver {
+    // Field order is drop order: the ring (its fd) goes before the memory it may point into.
+    ring: IoUring,
+    buf_ring: BufRing,
+    pool: Rc<BufPool>,
+    wake: Arc<EventFd>,
+    /// The eventfd read's target; boxed so its address is stable while the read is in flight.
+    wake_buf: Box<u64>,
+    wake_armed: bool,
+    /// SQEs that did not fit in the SQ this turn.
+    backlog: Vec<squeue::Entry>,
+    mode: SetupMode,
+    /// Set if teardown could not prove the kernel is done with our memory: leak it then.
+    leak: bool,
+}
+
+impl UringDriver {
+    /// Sets up a ring of `entries` SQEs over `pool`'s buffers.
+    pub(crate) fn new(entries: u32, pool: Rc<BufPool>) -> io::Result<Self> {
+        // Multishot receives produce CQEs without new SQEs: size the CQ well beyond the SQ
+        // (liburing's echo server uses 8x) so bursts don't overflow it.
+        let cq_entries = (entries * 8).max(u32::from(pool.count()) * 2).min(1 << 16);
+        let (ring, mode) = probe::setup(entries, cq_entries)?;
+        probe::check(&ring, mode)?;
+        let buf_ring = BufRing::register(&ring, &pool, BGID).map_err(|e| {
+            if e.raw_os_error() == Some(libc::EINVAL) {
+                io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "io_uring lacks PBUF_RING (kernel 5.19)",
+                )
+            } else {
+                e
+            }
+        })?;
+        let wake = Arc::new(EventFd::new()?);
+        let mut driver = UringDriver {
+            ring,
+            buf_ring,
+            pool,
+            wake,
+            wake_buf: Box::new(0),
+            wake_armed: false,
+            backlog: Vec::new(),
+            mode,
+            leak: false,
+        };
+        driver.arm_wake();
+        Ok(driver)
+    }
+
+    /// The setup flags in use.
+    pub(crate) fn mode(&self) -> SetupMode {
+        self.mode
+    }
+
+    /// Queues an SQE; when the SQ is full it waits in `backlog` for the next park.
+    fn push_sqe(&mut self, sqe: &squeue::Entry) {
+        if self.backlog.is_empty() {
+            // SAFETY: every SQE built by this driver points only at memory that stays valid
+            // until its final CQE (backend contract, guarantee 2; the wake buffer is owned here
+            // and outlives the ring's ops, see Drop).
+            if unsafe { self.ring.submission().push(sqe) }.is_ok() {
+                return;
+            }
+        }
+        self.backlog.push(sqe.clone());
+    }
+
+    /// Moves backlogged SQEs into the SQ while it has room; true when none are left.
+    fn fill_from_backlog(&mut self) -> bool {
+        if self.backlog.is_empty() {
+            return true;
+        }
+        let mut sq = self.ring.submission();
+        let room = sq.capacity() - sq.len();
+        let n = room.min(self.backlog.len());
+        // SAFETY: as in push_sqe: the backlogged SQEs point at memory kept valid until their
+        // final CQEs.
+        unsafe { sq.push_multiple(&self.backlog[..n]) }.expect("room was checked");
+        drop(sq);
+        self.backlog.drain(..n);
+        self.backlog.is_empty()
+    }
+
+    fn arm_wake(&mut self) {
+        let sqe = opcode::Read::new(
+            Fd(self.wake.as_raw_fd()),
+            (&mut *self.wake_buf as *mut u64).cast(),
+            8,
+        )
+        .build()
+        .user_data(WAKE_TOKEN.0);
+        self.push_sqe(&sqe);
+        self.wake_armed = true;
+    }
+
+    fn enter(&mut self, wait: Wait) -> io::Result<()> {
+        let result = match wait {
+            Wait::Timeout(d) => {
+                let ts = Timespec::new().sec(d.as_secs()).nsec(d.subsec_nanos());
+                let args = SubmitArgs::new().timespec(&ts);
+                self.ring.submitter().submit_with_args(1, &args)
+            }
+            Wait::Poll | Wait::Forever => {
+                let min = if matches!(wait, Wait::Forever) { 1 } else { 0 };
+                let to_submit = self.ring.submission().len() as u32;
+                // SAFETY: no extended argument is passed; flags are plain GETEVENTS, which also
+                // runs deferred task work (DEFER_TASKRUN) when min is 0.
+                unsafe {
+                    self.ring.submitter().enter::<libc::sigset_t>(
+                        to_submit,
+                        min,
+                        io_uring::EnterFlags::GETEVENTS.bits(),
+                        None,
+                    )
+                }
+            }
+        };
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match e.raw_os_error() {
+                // A timeout, a signal, or a full CQ (NODROP backlog): reap and carry on.
+                Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY) | Some(libc::EAGAIN) => {
+                    Ok(())
+                }
+                _ => Err(e),
+            },
+        }
+    }
+
+    fn reap(&mut self, out: &mut Vec<Completion>) {
+        let mut rearm_wake = false;
+        for cqe in self.ring.completion() {
+            let token = Token(cqe.user_data());
+            let flags = cqe.flags();
+            let result = cqe.result();
+            let more = cqueue::more(flags);
+            if token == WAKE_TOKEN {
+                self.wake.rearmed();
+                self.wake_armed = false;
+                rearm_wake = result != -libc::ECANCELED;
+                continue;
+            }
+            let chunk = cqueue::buffer_select(flags).and_then(|bid| {
+                // The kernel has finished writing this buffer: wrap it; a zero-length one goes
+                // straight back to the pool when the chunk drops here.
+                let chunk = self.pool.chunk(bid, result.max(0) as u32);
+                (result > 0).then_some(chunk)
+            });
+            out.push(Completion {
+                token,
+                result,
+                more,
+                chunk,
+            });
+        }
+        if rearm_wake {
+            self.arm_wake();
+        }
+    }
+}
+
+impl Driver for UringDriver {
+    fn name(&self) -> &'static str {
+        "io_uring"
+    }
+
+    fn push(&mut self, op: Op) {
+        let sqe = match op {
+            Op::AcceptMulti { fd, token } => opcode::AcceptMulti::new(Fd(fd))
+                .flags(libc::SOCK_CLOEXEC)
+                .build()
+                .user_data(token.0),
+            Op::RecvMulti { fd, token } => opcode::RecvMulti::new(Fd(fd), self.buf_ring.bgid())
+                .build()
+                .user_data(token.0),
+            Op::Send {
+                fd,
+                msg,
+                iov,
+                iovcnt,
+                token,
+            } => {
+                if iovcnt == 1 {
+                    // SAFETY: the reactor passes a valid iovec that outlives the op.
+                    let v = unsafe { &*iov };
+                    opcode::Send::new(Fd(fd), v.iov_base.cast(), v.iov_len as u32)
+                        .flags(libc::MSG_NOSIGNAL)
+                        .build()
+                        .user_data(token.0)
+                } else {
+                    // SAFETY: `msg` is the reactor's msghdr for this send, valid and unaliased
+                    // until the final completion.
+                    unsafe {
+                        *msg = std::mem::zeroed();
+                        (*msg).msg_iov = iov.cast_mut();
+                        (*msg).msg_iovlen = iovcnt as _;
+                    }
+                    opcode::SendMsg::new(Fd(fd), msg)
+                        .flags(libc::MSG_NOSIGNAL as u32)
+                        .build()
+                        .user_data(token.0)
+                }
+            }
+            Op::Cancel { target } => opcode::AsyncCancel::new(target.0).build().user_data(0),
+        };
+        self.push_sqe(&sqe);
+    }
+
+    fn recycle(&mut self, pool: &BufPool) -> usize {
+        let buf_ring = &mut self.buf_ring;
+        let n = pool.drain_returned(|bid| buf_ring.push(pool, bid));
+        if n > 0 {
+            buf_ring.publish();
+        }
+        n
+    }
+
+    fn park(&mut self, wait: Wait, out: &mut Vec<Completion>) -> io::Result<()> {
+        // A backlog (more SQEs in a turn than the SQ holds) goes in SQ-sized batches first.
+        while !self.fill_from_backlog() {
+            self.enter(Wait::Poll)?;
+            self.reap(out);
+        }
+        let wait = if out.is_empty() { wait } else { Wait::Poll };
+        self.enter(wait)?;
+        self.reap(out);
+        Ok(())
+    }
+
+    fn unparker(&self) -> Arc<dyn Unpark> {
+        self.wake.clone()
+    }
+}
+
+impl Drop for UringDriver {
+    fn drop(&mut self) {
+        // The wake read is the driver's own op: cancel it and wait for its final CQE before
+        // the buffer it writes into (and the ring) go away. Reactor ops are already complete
+        // (contract guarantee 6).
+        if self.wake_armed {
+            let sqe = opcode::AsyncCancel::new(WAKE_TOKEN.0).build().user_data(0);
+            self.push_sqe(&sqe);
+            let mut sink = Vec::new();
+            for _ in 0..1000 {
+                if !self.wake_armed {
+                    break;
+                }
+                self.fill_from_backlog();
+                if self
+                    .enter(Wait::Timeout(std::time::Duration::from_millis(10)))
+                    .is_err()
+                {
+                    break;
+                }
+                self.reap(&mut sink);
+            }
+            if self.wake_armed {
+                self.leak = true;
+            }
+        }
+        if self.leak {
+            tracing::error!("io_uring teardown: ops still in flight; leaking their memory");
+            let wake_buf = std::mem::replace(&mut self.wake_buf, Box::new(0));
+            std::mem::forget(wake_buf);
+            // The pool's memory is kept alive by leaking one reference to it.
+            std::mem::forget(self.pool.clone());
+            return;
+        }
+        if let Err(e) = self.buf_ring.unregister(&self.ring) {
+            tracing::warn!("unregistering the buffer ring: {e}");
+        }
+    }
+}
