@@ -32,6 +32,6 @@
 #![deny(missing_docs)]
 
 pub use corenet_engine::{
-    Backend, Builder, Chunk, JoinError, JoinHandle, OwnedBuf, RemoteHandle, Runtime, RuntimeHandle,
-    Server, Socket, current_core, spawn_local,
+    Backend, Builder, Chunk, CoreStats, JoinError, JoinHandle, OwnedBuf, RemoteHandle, Runtime,
+    RuntimeHandle, Server, Socket, current_core, spawn_local,
 };

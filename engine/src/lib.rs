@@ -15,6 +15,7 @@ pub(crate) mod mmap;
 mod net;
 pub(crate) mod reactor;
 mod runtime;
+mod stats;
 #[cfg(target_os = "linux")]
 pub(crate) mod uring;
 
@@ -23,3 +24,4 @@ pub use executor::context::current_core;
 pub use executor::task::{JoinError, JoinHandle, spawn_local};
 pub use net::{Server, Socket};
 pub use runtime::{Backend, Builder, RemoteHandle, Runtime, RuntimeHandle};
+pub use stats::CoreStats;

@@ -23,6 +23,8 @@ pub(crate) struct CoreCtx {
     pub(crate) tasks: RefCell<Slab<Waker>>,
     /// Set once the core is tearing down: spawns and accepts are refused.
     pub(crate) closing: Cell<bool>,
+    /// Counters other threads can read.
+    pub(crate) counters: Arc<crate::stats::Counters>,
 }
 
 thread_local! {

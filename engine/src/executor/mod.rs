@@ -25,6 +25,7 @@ pub(crate) fn run(ctx: &Rc<CoreCtx>) {
 
 /// One loop turn.
 fn turn(ctx: &Rc<CoreCtx>) {
+    crate::stats::add(&ctx.counters.turns, 1);
     drain_mailbox(ctx);
     for _ in 0..TASK_BUDGET {
         let next = ctx.run_queue.borrow_mut().pop_front();
@@ -35,9 +36,10 @@ fn turn(ctx: &Rc<CoreCtx>) {
             None => break,
         }
     }
-    let busy = !ctx.run_queue.borrow().is_empty() || !ctx.remote.is_empty();
     let mut reactor = ctx.reactor.borrow_mut();
     reactor.flush();
+    // After the flush: it may wake tasks (a half-close completing, a write error).
+    let busy = !ctx.run_queue.borrow().is_empty() || !ctx.remote.is_empty();
     let wait = if busy { Wait::Poll } else { Wait::Forever };
     if let Err(e) = reactor.park(wait) {
         // A failing enter is a bug or a broken kernel; don't spin on it silently.

@@ -16,9 +16,11 @@ use slab::Slab;
 
 use crate::backend::{Completion, Driver, Op, OpKind, Token, Wait};
 use crate::buf::{BufPool, Chunk, OwnedBuf, TxBuf, WritePool};
+use crate::stats::{self, Counters};
 use conn::{Conn, RxState, WrState, set_waker};
 use listener::Listener;
 use send_slot::{MAX_IOV, SendSlot};
+use std::sync::Arc;
 
 /// Per-connection limits, from the runtime builder.
 #[derive(Clone, Copy, Debug)]
@@ -52,10 +54,16 @@ pub(crate) struct Reactor {
     )]
     send_slots: Vec<Box<SendSlot>>,
     limits: Limits,
+    counters: Arc<Counters>,
 }
 
 impl Reactor {
-    pub(crate) fn new(driver: Box<dyn Driver>, pool: Rc<BufPool>, limits: Limits) -> Self {
+    pub(crate) fn new(
+        driver: Box<dyn Driver>,
+        pool: Rc<BufPool>,
+        limits: Limits,
+        counters: Arc<Counters>,
+    ) -> Self {
         Reactor {
             driver,
             pool,
@@ -67,7 +75,14 @@ impl Reactor {
             completions: Vec::with_capacity(1024),
             send_slots: Vec::new(),
             limits,
+            counters,
         }
+    }
+
+    /// Pushes an op to the driver, counting it.
+    fn push(&mut self, op: Op) {
+        stats::add(&self.counters.ops, 1);
+        self.driver.push(op);
     }
 
     pub(crate) fn backend_name(&self) -> &'static str {
@@ -109,6 +124,8 @@ impl Reactor {
     pub(crate) fn park(&mut self, wait: Wait) -> io::Result<()> {
         let mut completions = std::mem::take(&mut self.completions);
         let result = self.driver.park(wait, &mut completions);
+        stats::add(&self.counters.parks, 1);
+        stats::add(&self.counters.completions, completions.len() as u64);
         for c in completions.drain(..) {
             self.dispatch(c);
         }
@@ -131,7 +148,7 @@ impl Reactor {
         let conn = &mut self.conns[slot];
         conn.rx_state = RxState::Armed;
         let fd = conn.fd;
-        self.driver.push(Op::RecvMulti {
+        self.push(Op::RecvMulti {
             fd,
             token: Token::new(OpKind::Recv, slot),
         });
@@ -158,6 +175,7 @@ impl Reactor {
         if !c.more {
             let starved = c.result == -libc::ENOBUFS && !conn.released && conn.rx_end.is_none();
             if starved {
+                stats::add(&self.counters.recv_starved, 1);
                 conn.rx_state = RxState::Starved;
                 self.starved.push_back(slot);
             } else {
@@ -169,7 +187,8 @@ impl Reactor {
         } else if conn.rx_state == RxState::Armed && conn.rx.len() >= cap {
             // Flow control: the reader is behind; stop receiving until it catches up.
             conn.rx_state = RxState::Cancelling;
-            self.driver.push(Op::Cancel { target: c.token });
+            stats::add(&self.counters.recv_paused, 1);
+            self.push(Op::Cancel { target: c.token });
         }
         self.maybe_close(slot);
     }
@@ -183,6 +202,7 @@ impl Reactor {
         let conn = &mut self.conns[slot];
         if let Some(chunk) = conn.rx.pop_front() {
             let chunk = if chunk.is_ring_buffer() && self.pool.under_pressure() {
+                stats::add(&self.counters.compactions, 1);
                 compact(chunk, &mut conn.rx)
             } else {
                 chunk
@@ -354,7 +374,8 @@ impl Reactor {
         let iov = ss.iov.as_ptr();
         let fd = conn.fd;
         conn.send_slot = Some(ss);
-        self.driver.push(Op::Send {
+        stats::add(&self.counters.sends, 1);
+        self.push(Op::Send {
             fd,
             msg,
             iov,
@@ -443,7 +464,7 @@ impl Reactor {
         match conn.rx_state {
             RxState::Armed => {
                 conn.rx_state = RxState::Cancelling;
-                self.driver.push(Op::Cancel {
+                self.push(Op::Cancel {
                     target: Token::new(OpKind::Recv, slot),
                 });
             }
@@ -513,7 +534,7 @@ impl Reactor {
         if !l.armed && !l.closed {
             l.armed = true;
             let fd = l.fd;
-            self.driver.push(Op::AcceptMulti {
+            self.push(Op::AcceptMulti {
                 fd,
                 token: Token::new(OpKind::Accept, slot),
             });
@@ -535,6 +556,7 @@ impl Reactor {
                 // SAFETY: accepted after the listener was released; nobody else has it.
                 unsafe { libc::close(c.result) };
             } else {
+                stats::add(&self.counters.accepted, 1);
                 l.queue.push_back(Ok(c.result));
             }
         } else if c.result != -libc::ECANCELED && !l.closed {
@@ -560,7 +582,7 @@ impl Reactor {
         l.close_queued();
         if l.armed && !l.cancelling {
             l.cancelling = true;
-            self.driver.push(Op::Cancel {
+            self.push(Op::Cancel {
                 target: Token::new(OpKind::Accept, slot),
             });
         }

@@ -22,6 +22,7 @@ use crate::executor::context::{self, CoreCtx};
 use crate::executor::remote::{Message, Remote};
 use crate::executor::{self, task};
 use crate::reactor::{Limits, Reactor};
+use crate::stats::{CoreStats, Counters};
 
 /// Which backend a runtime's cores run on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +55,7 @@ pub struct RuntimeHandle {
 
 struct Shared {
     remotes: Vec<Arc<Remote>>,
+    counters: Vec<Arc<Counters>>,
     backend: Backend,
 }
 
@@ -81,10 +83,12 @@ impl Runtime {
             ));
         }
         let remotes: Vec<Arc<Remote>> = (0..cores).map(|i| Arc::new(Remote::new(i))).collect();
+        let counters: Vec<Arc<Counters>> = (0..cores).map(|_| Arc::default()).collect();
         let (ready_tx, ready_rx) = mpsc::channel::<io::Result<Backend>>();
         let mut threads = Vec::with_capacity(cores);
         for (i, remote) in remotes.iter().enumerate() {
             let remote = remote.clone();
+            let core_counters = counters[i].clone();
             let ready = ready_tx.clone();
             let b = b.clone();
             let cpu = (b.pin).then(|| cpus[i % cpus.len()]);
@@ -99,7 +103,7 @@ impl Runtime {
                     if let Some(f) = &b.on_thread_start {
                         f(i);
                     }
-                    match setup_core(i, remote.clone(), &b) {
+                    match setup_core(i, remote.clone(), core_counters, &b) {
                         Ok((ctx, backend)) => {
                             let _ = ready.send(Ok(backend));
                             drop(ready);
@@ -139,7 +143,11 @@ impl Runtime {
         }
         Ok(Runtime {
             handle: RuntimeHandle {
-                inner: Arc::new(Shared { remotes, backend }),
+                inner: Arc::new(Shared {
+                    remotes,
+                    counters,
+                    backend,
+                }),
             },
             threads,
         })
@@ -158,6 +166,11 @@ impl Runtime {
     /// The backend the cores run on.
     pub fn backend(&self) -> Backend {
         self.handle.backend()
+    }
+
+    /// A snapshot of every core's counters.
+    pub fn stats(&self) -> Vec<CoreStats> {
+        self.handle.stats()
     }
 
     /// See [`RuntimeHandle::spawn_on`].
@@ -215,7 +228,12 @@ fn shutdown_threads(remotes: &[Arc<Remote>], threads: Vec<thread::JoinHandle<()>
 }
 
 /// Creates a core's buffers, driver, reactor and context, on the core's thread.
-fn setup_core(id: usize, remote: Arc<Remote>, b: &Builder) -> io::Result<(Rc<CoreCtx>, Backend)> {
+fn setup_core(
+    id: usize,
+    remote: Arc<Remote>,
+    counters: Arc<Counters>,
+    b: &Builder,
+) -> io::Result<(Rc<CoreCtx>, Backend)> {
     let pool = BufPool::new(b.buffer_count, b.buffer_size)?;
     #[cfg(target_os = "linux")]
     let (driver, backend) = {
@@ -228,7 +246,7 @@ fn setup_core(id: usize, remote: Arc<Remote>, b: &Builder) -> io::Result<(Rc<Cor
         rx_cap: b.rx_cap,
         high_water: b.high_water,
     };
-    let reactor = Reactor::new(driver, pool, limits);
+    let reactor = Reactor::new(driver, pool, limits, counters.clone());
     tracing::debug!(core = id, backend = reactor.backend_name(), "core up");
     let ctx = Rc::new(CoreCtx {
         id,
@@ -237,6 +255,7 @@ fn setup_core(id: usize, remote: Arc<Remote>, b: &Builder) -> io::Result<(Rc<Cor
         remote,
         tasks: RefCell::new(Slab::new()),
         closing: Cell::new(false),
+        counters,
     });
     Ok((ctx, backend))
 }
@@ -250,6 +269,16 @@ impl RuntimeHandle {
     /// The backend the cores run on.
     pub fn backend(&self) -> Backend {
         self.inner.backend
+    }
+
+    /// A snapshot of every core's counters.
+    pub fn stats(&self) -> Vec<CoreStats> {
+        self.inner
+            .counters
+            .iter()
+            .enumerate()
+            .map(|(i, c)| c.snapshot(i))
+            .collect()
     }
 
     pub(crate) fn remote(&self, core: usize) -> &Arc<Remote> {

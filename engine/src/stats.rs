@@ -1,0 +1,67 @@
+//! Per-core counters, readable from any thread through `RuntimeHandle::stats`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters one core writes (single writer: plain load + store, no locked instruction) and
+/// any thread may read.
+#[derive(Default, Debug)]
+pub(crate) struct Counters {
+    pub(crate) turns: AtomicU64,
+    pub(crate) parks: AtomicU64,
+    pub(crate) ops: AtomicU64,
+    pub(crate) completions: AtomicU64,
+    pub(crate) accepted: AtomicU64,
+    pub(crate) recv_starved: AtomicU64,
+    pub(crate) recv_paused: AtomicU64,
+    pub(crate) compactions: AtomicU64,
+    pub(crate) sends: AtomicU64,
+}
+
+/// Adds `n` to a counter owned by the current core.
+pub(crate) fn add(counter: &AtomicU64, n: u64) {
+    counter.store(counter.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+}
+
+impl Counters {
+    pub(crate) fn snapshot(&self, core: usize) -> CoreStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        CoreStats {
+            core,
+            turns: get(&self.turns),
+            parks: get(&self.parks),
+            ops: get(&self.ops),
+            completions: get(&self.completions),
+            accepted: get(&self.accepted),
+            recv_starved: get(&self.recv_starved),
+            recv_paused: get(&self.recv_paused),
+            compactions: get(&self.compactions),
+            sends: get(&self.sends),
+        }
+    }
+}
+
+/// A snapshot of one core's counters since the runtime started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CoreStats {
+    /// The core's index.
+    pub core: usize,
+    /// Loop turns.
+    pub turns: u64,
+    /// Calls into the driver to submit and wait (`io_uring_enter` on io_uring).
+    pub parks: u64,
+    /// Operations submitted (SQEs on io_uring).
+    pub ops: u64,
+    /// Completions handled (CQEs on io_uring).
+    pub completions: u64,
+    /// Connections accepted.
+    pub accepted: u64,
+    /// Receives that ended because the buffer pool ran dry (ENOBUFS), later re-armed.
+    pub recv_starved: u64,
+    /// Receives cancelled because a connection's queue reached its cap.
+    pub recv_paused: u64,
+    /// Reads that handed over a compacted copy instead of ring buffers.
+    pub compactions: u64,
+    /// Send operations (one per socket per turn at most).
+    pub sends: u64,
+}

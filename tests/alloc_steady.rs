@@ -1,0 +1,129 @@
+//! Zero heap allocations per echoed message in steady state, counted by a global allocator
+//! on the runtime's core threads only. In its own test binary: the count is process-wide
+//! state that other tests would disturb.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use common::{secs, watchdog};
+use corenet::{Backend, Runtime, Server};
+
+struct CountingAlloc;
+
+static CORE_ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static ON_CORE: Cell<bool> = const { Cell::new(false) };
+}
+
+// SAFETY: forwards to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if ON_CORE.with(|c| c.get()) {
+            CORE_ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if ON_CORE.with(|c| c.get()) {
+            CORE_ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+/// Runs `rounds` request/response exchanges of `msg` bytes with `depth` messages in flight on
+/// each connection.
+fn exchange(conns: &mut [TcpStream], msg: usize, depth: usize, rounds: usize) {
+    let out = vec![0x5a_u8; msg * depth];
+    let mut back = vec![0_u8; msg * depth];
+    for _ in 0..rounds {
+        for c in conns.iter_mut() {
+            c.write_all(&out).unwrap();
+        }
+        for c in conns.iter_mut() {
+            c.read_exact(&mut back).unwrap();
+            assert_eq!(back, out);
+        }
+    }
+}
+
+fn measure(write_copy: bool) -> (u64, usize) {
+    let rt = Runtime::builder()
+        .cores(1)
+        .pin(false)
+        .on_thread_start(|_| ON_CORE.with(|c| c.set(true)))
+        .build()
+        .unwrap();
+    assert_eq!(rt.backend(), Backend::IoUring);
+    let server = Server::bind(&rt.handle(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    server.serve(move |socket| async move {
+        while let Ok(Some(chunk)) = socket.read().await {
+            let r = if write_copy {
+                socket.write(&chunk).await
+            } else {
+                socket.write_owned(chunk).await
+            };
+            if r.is_err() {
+                return;
+            }
+        }
+    });
+    let mut conns: Vec<TcpStream> = (0..8)
+        .map(|_| {
+            let s = TcpStream::connect(server.local_addr()).unwrap();
+            s.set_nodelay(true).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            s
+        })
+        .collect();
+    // Warm-up: queues, slabs, pools and the completion vector reach their working sizes.
+    exchange(&mut conns, 64, 4, 2000);
+    let before = CORE_ALLOCS.load(Ordering::Relaxed);
+    let rounds = 5000;
+    exchange(&mut conns, 64, 4, rounds);
+    let allocs = CORE_ALLOCS.load(Ordering::Relaxed) - before;
+    // The counter does see the core: setting it up allocated.
+    assert!(
+        before > 0,
+        "the counting allocator saw no allocation on the core thread"
+    );
+    (allocs, rounds * conns.len() * 4)
+}
+
+#[test]
+fn uring_zero_allocations_per_echoed_message() {
+    watchdog(
+        "uring_zero_allocations_per_echoed_message",
+        secs(120),
+        || {
+            for write_copy in [false, true] {
+                let (allocs, messages) = measure(write_copy);
+                eprintln!(
+                    "write_copy={write_copy}: {allocs} allocations on the core over {messages} messages"
+                );
+                assert_eq!(
+                    allocs, 0,
+                    "write_copy={write_copy}: {allocs} allocations over {messages} messages"
+                );
+            }
+        },
+    );
+}
