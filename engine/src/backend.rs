@@ -32,30 +32,37 @@ use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::Backend;
 use crate::Chunk;
 use crate::buf::BufPool;
 
 /// What an op's completions are routed to: a kind and a slot in the reactor's tables.
+/// Drivers treat it as opaque and hand it back in each [`Completion`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) struct Token(pub(crate) u64);
+pub struct Token(pub u64);
 
 /// The kinds of ops, stored in a token's low byte.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[repr(u8)]
-pub(crate) enum OpKind {
+pub enum OpKind {
+    /// A multishot accept.
     Accept = 1,
+    /// A multishot receive.
     Recv = 2,
+    /// A send.
     Send = 3,
     /// The driver's own ops (its wake-up read); never reported.
     Internal = 4,
 }
 
 impl Token {
-    pub(crate) fn new(kind: OpKind, slot: usize) -> Token {
+    /// A token for op `kind` of table slot `slot`.
+    pub fn new(kind: OpKind, slot: usize) -> Token {
         Token(((slot as u64) << 8) | kind as u64)
     }
 
-    pub(crate) fn kind(self) -> Option<OpKind> {
+    /// The op kind, if the token is one of the reactor's.
+    pub fn kind(self) -> Option<OpKind> {
         match self.0 & 0xff {
             1 => Some(OpKind::Accept),
             2 => Some(OpKind::Recv),
@@ -65,48 +72,68 @@ impl Token {
         }
     }
 
-    pub(crate) fn slot(self) -> usize {
+    /// The table slot.
+    pub fn slot(self) -> usize {
         (self.0 >> 8) as usize
     }
 }
 
 /// An operation for the driver to start.
 #[derive(Debug)]
-pub(crate) enum Op {
+pub enum Op {
     /// Accept connections on a listening socket until cancelled or failed; each completion's
     /// `result` is a new descriptor or `-errno`.
-    AcceptMulti { fd: RawFd, token: Token },
+    AcceptMulti {
+        /// The listening socket.
+        fd: RawFd,
+        /// Routes the completions.
+        token: Token,
+    },
     /// Receive into pool buffers until cancelled, ended or failed.
-    RecvMulti { fd: RawFd, token: Token },
+    RecvMulti {
+        /// The connected socket.
+        fd: RawFd,
+        /// Routes the completions.
+        token: Token,
+    },
     /// Send `iovcnt` iovecs in one call with MSG_NOSIGNAL; `result` is the bytes sent.
     /// `msg` points at a msghdr whose iov fields the driver may set; both stay valid until
     /// the final completion (guarantee 2).
     Send {
+        /// The connected socket.
         fd: RawFd,
+        /// A msghdr owned by the reactor, free for the driver to fill.
         msg: *mut libc::msghdr,
+        /// The iovecs to send.
         iov: *const libc::iovec,
+        /// How many iovecs.
         iovcnt: usize,
+        /// Routes the completion.
         token: Token,
     },
     /// Ask the op with this token to end early. It still delivers its final completion.
-    Cancel { target: Token },
+    Cancel {
+        /// The token of the op to cancel.
+        target: Token,
+    },
 }
 
 /// One result of an op.
 #[derive(Debug)]
-pub(crate) struct Completion {
-    pub(crate) token: Token,
+pub struct Completion {
+    /// The op's token.
+    pub token: Token,
     /// Non-negative result, or `-errno`.
-    pub(crate) result: i32,
+    pub result: i32,
     /// More completions follow for this op.
-    pub(crate) more: bool,
+    pub more: bool,
     /// Received bytes (receives only).
-    pub(crate) chunk: Option<Chunk>,
+    pub chunk: Option<Chunk>,
 }
 
 /// How long `park` may block.
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum Wait {
+pub enum Wait {
     /// Submit and reap what is ready; don't block.
     Poll,
     /// Block until at least one completion or an unpark.
@@ -116,15 +143,15 @@ pub(crate) enum Wait {
 }
 
 /// Wakes a parked driver; shared with other threads.
-pub(crate) trait Unpark: Send + Sync {
+pub trait Unpark: Send + Sync {
     /// Make the driver's current or next `park` return promptly.
     fn unpark(&self);
 }
 
 /// A per-core I/O driver. Not `Send`: created, driven and dropped on its core's thread.
-pub(crate) trait Driver {
-    /// The backend's name, as `Runtime::backend` reports it.
-    fn name(&self) -> &'static str;
+pub trait Driver {
+    /// Which backend this is, as `Runtime::backend` reports it.
+    fn backend(&self) -> Backend;
     /// Queues an op; it is started no later than the next `park`.
     fn push(&mut self, op: Op);
     /// Gives buffers returned by dropped chunks back to the receive path; returns how many.

@@ -20,8 +20,16 @@ mod stats;
 pub(crate) mod uring;
 
 pub use buf::{Chunk, OwnedBuf};
+
+/// The backend contract, for backend crates (corenet-compat). Not a stable user API.
+#[doc(hidden)]
+pub mod driver {
+    pub use crate::backend::{Completion, Driver, Op, OpKind, Token, Unpark, Wait};
+    pub use crate::buf::BufPool;
+    pub use crate::runtime::DriverConfig;
+}
 pub use executor::context::current_core;
 pub use executor::task::{JoinError, JoinHandle, spawn_local};
 pub use net::{Server, Socket};
-pub use runtime::{Backend, Builder, RemoteHandle, Runtime, RuntimeHandle};
+pub use runtime::{Backend, Builder, DriverFactory, RemoteHandle, Runtime, RuntimeHandle};
 pub use stats::CoreStats;

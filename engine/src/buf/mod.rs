@@ -9,5 +9,5 @@ mod write_pool;
 pub use chunk::Chunk;
 pub use owned::OwnedBuf;
 pub(crate) use owned::TxBuf;
-pub(crate) use pool::BufPool;
+pub use pool::BufPool;
 pub(crate) use write_pool::WritePool;

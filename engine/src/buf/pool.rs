@@ -14,7 +14,7 @@ use super::Chunk;
 use crate::mmap::Mmap;
 
 /// Fixed-size receive buffers owned by one core.
-pub(crate) struct BufPool {
+pub struct BufPool {
     mem: Mmap,
     size: u32,
     count: u16,
@@ -29,7 +29,11 @@ pub(crate) struct BufPool {
 impl BufPool {
     /// A pool of `count` buffers of `size` bytes each. `count` must be a power of two (the
     /// buffer ring's requirement) between 1 and 32768.
-    pub(crate) fn new(count: u16, size: u32) -> io::Result<Rc<Self>> {
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a bad count or size; the `mmap` error.
+    pub fn new(count: u16, size: u32) -> io::Result<Rc<Self>> {
         if count == 0 || !count.is_power_of_two() || count > 32768 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -57,27 +61,32 @@ impl BufPool {
     }
 
     /// Number of buffers.
-    pub(crate) fn count(&self) -> u16 {
+    pub fn count(&self) -> u16 {
         self.count
     }
 
     /// Size of each buffer in bytes.
-    pub(crate) fn size(&self) -> u32 {
+    pub fn size(&self) -> u32 {
         self.size
     }
 
     /// Address of buffer `bid`.
-    pub(crate) fn buf_ptr(&self, bid: u16) -> *mut u8 {
+    ///
+    /// # Panics
+    ///
+    /// If `bid` is out of range.
+    pub fn buf_ptr(&self, bid: u16) -> *mut u8 {
         assert!(bid < self.count, "buffer id out of range");
         // SAFETY: bid < count, so the offset stays inside the mapping of count * size bytes.
         unsafe { self.mem.as_ptr().add(bid as usize * self.size as usize) }
     }
 
     /// Wraps buffer `bid`, holding `len` received bytes, as a chunk that returns it on drop.
+    /// Each id must be wrapped at most once until it comes back through `drain_returned`.
     ///
     /// The caller (a backend) guarantees the kernel has finished writing into `bid` and will not
     /// write into it again until it is recycled.
-    pub(crate) fn chunk(self: &Rc<Self>, bid: u16, len: u32) -> Chunk {
+    pub fn chunk(self: &Rc<Self>, bid: u16, len: u32) -> Chunk {
         debug_assert!(len <= self.size);
         self.alive.set(self.alive.get() + 1);
         Chunk::from_pool(self.clone(), bid, len)
@@ -90,7 +99,7 @@ impl BufPool {
     }
 
     /// Hands every returned buffer id to `f` and forgets them; returns how many there were.
-    pub(crate) fn drain_returned(&self, mut f: impl FnMut(u16)) -> usize {
+    pub fn drain_returned(&self, mut f: impl FnMut(u16)) -> usize {
         let mut returned = self.returned.borrow_mut();
         let n = returned.len();
         for &bid in returned.iter() {

@@ -85,8 +85,8 @@ impl Reactor {
         self.driver.push(op);
     }
 
-    pub(crate) fn backend_name(&self) -> &'static str {
-        self.driver.name()
+    pub(crate) fn backend(&self) -> crate::Backend {
+        self.driver.backend()
     }
 
     // ---- the loop turn -------------------------------------------------------------------

@@ -4,7 +4,7 @@ use std::fmt;
 use std::io;
 use std::sync::Arc;
 
-use super::Runtime;
+use super::{DriverFactory, Runtime};
 
 /// Configures and starts a [`Runtime`].
 ///
@@ -24,6 +24,7 @@ pub struct Builder {
     pub(crate) rx_cap: usize,
     pub(crate) high_water: usize,
     pub(crate) on_thread_start: Option<Arc<dyn Fn(usize) + Send + Sync>>,
+    pub(crate) driver_factory: Option<DriverFactory>,
 }
 
 impl Default for Builder {
@@ -38,6 +39,7 @@ impl Default for Builder {
             rx_cap: 16,
             high_water: 64 * 1024,
             on_thread_start: None,
+            driver_factory: None,
         }
     }
 }
@@ -93,6 +95,14 @@ impl Builder {
     /// Runs `f(core_index)` on each core's thread as it starts.
     pub fn on_thread_start(mut self, f: impl Fn(usize) + Send + Sync + 'static) -> Self {
         self.on_thread_start = Some(Arc::new(f));
+        self
+    }
+
+    /// Builds each core's driver with `factory` instead of the engine's io_uring driver
+    /// (how the `corenet` crate plugs in the compat backend).
+    #[doc(hidden)]
+    pub fn driver_factory(mut self, factory: DriverFactory) -> Self {
+        self.driver_factory = Some(factory);
         self
     }
 

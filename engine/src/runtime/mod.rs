@@ -17,6 +17,7 @@ use slab::Slab;
 pub use builder::Builder;
 pub use join::RemoteHandle;
 
+use crate::backend::Driver;
 use crate::buf::BufPool;
 use crate::executor::context::{self, CoreCtx};
 use crate::executor::remote::{Message, Remote};
@@ -29,6 +30,40 @@ use crate::stats::{CoreStats, Counters};
 pub enum Backend {
     /// io_uring (Linux).
     IoUring,
+    /// The portable readiness backend (mio: epoll, kqueue, IOCP).
+    Compat,
+}
+
+/// What a driver factory is told about the core it builds a driver for.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct DriverConfig {
+    /// The core's index.
+    pub core: usize,
+    /// Submission queue entries (io_uring) or events per poll (readiness backends).
+    pub ring_entries: u32,
+}
+
+/// Builds a core's driver on the core's thread, over the core's receive pool.
+pub type DriverFactory =
+    Arc<dyn Fn(&DriverConfig, Rc<BufPool>) -> io::Result<Box<dyn Driver>> + Send + Sync>;
+
+/// The engine's own choice when no factory is given: io_uring.
+fn default_driver(config: &DriverConfig, pool: Rc<BufPool>) -> io::Result<Box<dyn Driver>> {
+    #[cfg(target_os = "linux")]
+    {
+        let d = crate::uring::UringDriver::new(config.ring_entries, pool)?;
+        tracing::debug!(core = config.core, mode = ?d.mode(), "io_uring ring up");
+        Ok(Box::new(d))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (config, pool);
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "io_uring is Linux-only: use the compat backend",
+        ))
+    }
 }
 
 /// A thread-per-core runtime. Dropping it cancels every task, waits for every in-flight
@@ -236,18 +271,22 @@ fn setup_core(
 ) -> io::Result<(Rc<CoreCtx>, Backend)> {
     let pool = BufPool::new(b.buffer_count, b.buffer_size)?;
     #[cfg(target_os = "linux")]
-    let (driver, backend) = {
-        let d = crate::uring::UringDriver::new(b.ring_entries, pool.clone())?;
-        tracing::debug!(core = id, mode = ?d.mode(), "io_uring ring up");
-        (Box::new(d), Backend::IoUring)
+    let config = DriverConfig {
+        core: id,
+        ring_entries: b.ring_entries,
     };
-    remote.set_unparker(crate::backend::Driver::unparker(&*driver));
+    let driver: Box<dyn Driver> = match &b.driver_factory {
+        Some(factory) => factory(&config, pool.clone())?,
+        None => default_driver(&config, pool.clone())?,
+    };
+    let backend = driver.backend();
+    remote.set_unparker(driver.unparker());
     let limits = Limits {
         rx_cap: b.rx_cap,
         high_water: b.high_water,
     };
     let reactor = Reactor::new(driver, pool, limits, counters.clone());
-    tracing::debug!(core = id, backend = reactor.backend_name(), "core up");
+    tracing::debug!(core = id, backend = ?reactor.backend(), "core up");
     let ctx = Rc::new(CoreCtx {
         id,
         reactor: RefCell::new(reactor),

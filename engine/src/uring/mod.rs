@@ -189,8 +189,8 @@ impl UringDriver {
 }
 
 impl Driver for UringDriver {
-    fn name(&self) -> &'static str {
-        "io_uring"
+    fn backend(&self) -> crate::Backend {
+        crate::Backend::IoUring
     }
 
     fn push(&mut self, op: Op) {
