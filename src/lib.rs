@@ -32,6 +32,7 @@
 #![deny(missing_docs)]
 
 pub use corenet_engine::{
-    Backend, Builder, Chunk, CoreStats, JoinError, JoinHandle, OwnedBuf, RemoteHandle, Runtime,
-    RuntimeHandle, Server, Socket, current_core, spawn_local,
+    Backend, Builder, Chunk, CoreStats, Elapsed, JoinError, JoinHandle, OwnedBuf, RemoteHandle,
+    Runtime, RuntimeHandle, Server, Sleep, Socket, current_core, sleep, sleep_until, spawn_local,
+    timeout,
 };

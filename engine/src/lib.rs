@@ -16,6 +16,7 @@ mod net;
 pub(crate) mod reactor;
 mod runtime;
 mod stats;
+mod time;
 #[cfg(target_os = "linux")]
 pub(crate) mod uring;
 
@@ -33,3 +34,4 @@ pub use executor::task::{JoinError, JoinHandle, spawn_local};
 pub use net::{Server, Socket};
 pub use runtime::{Backend, Builder, DriverFactory, RemoteHandle, Runtime, RuntimeHandle};
 pub use stats::CoreStats;
+pub use time::{Elapsed, Sleep, sleep, sleep_until, timeout};

@@ -23,6 +23,8 @@ pub(crate) struct CoreCtx {
     pub(crate) tasks: RefCell<Slab<Waker>>,
     /// Set once the core is tearing down: spawns and accepts are refused.
     pub(crate) closing: Cell<bool>,
+    /// The core's timers.
+    pub(crate) timers: RefCell<crate::time::Timers>,
     /// Counters other threads can read.
     pub(crate) counters: Arc<crate::stats::Counters>,
 }

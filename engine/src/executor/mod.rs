@@ -6,6 +6,7 @@ pub(crate) mod remote;
 pub(crate) mod task;
 
 use std::rc::Rc;
+use std::time::Instant;
 
 use crate::backend::Wait;
 use context::CoreCtx;
@@ -40,12 +41,21 @@ fn turn(ctx: &Rc<CoreCtx>) {
     reactor.flush();
     // After the flush: it may wake tasks (a half-close completing, a write error).
     let busy = !ctx.run_queue.borrow().is_empty() || !ctx.remote.is_empty();
-    let wait = if busy { Wait::Poll } else { Wait::Forever };
+    let wait = if busy {
+        Wait::Poll
+    } else {
+        match ctx.timers.borrow_mut().next_deadline() {
+            Some(deadline) => Wait::Timeout(deadline.saturating_duration_since(Instant::now())),
+            None => Wait::Forever,
+        }
+    };
     if let Err(e) = reactor.park(wait) {
         // A failing enter is a bug or a broken kernel; don't spin on it silently.
         tracing::error!(core = ctx.id, "driver park failed: {e}");
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+    drop(reactor);
+    ctx.timers.borrow_mut().fire_due(Instant::now());
 }
 
 fn drain_mailbox(ctx: &Rc<CoreCtx>) {

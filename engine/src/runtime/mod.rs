@@ -294,6 +294,7 @@ fn setup_core(
         remote,
         tasks: RefCell::new(Slab::new()),
         closing: Cell::new(false),
+        timers: RefCell::default(),
         counters,
     });
     Ok((ctx, backend))

@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Benchmarks one echo server with corenet-bench and prints one line of figures.
+#
+# usage: scripts/bench-echo.sh [options] -- SERVER_COMMAND...
+#   --name NAME        label of the output line (default: server)
+#   --conns N          connections (default 50)
+#   --msg BYTES        message size (default 64)
+#   --pipeline N       messages in flight per connection (default 1)
+#   --warmup SECS      warm-up before measuring (default 1)
+#   --duration SECS    measured window (default 5)
+#   --addr HOST:PORT   address for the client (default: taken from the server's
+#                      "listening on <addr>" line)
+#   --server-cpu N     CPU the server is pinned to (default 0)
+#   --client-cpu N     CPU the client is pinned to (default 1)
+#   --bench PATH       corenet-bench binary (default target/release/corenet-bench, built
+#                      with cargo if missing)
+#
+# example:
+#   scripts/bench-echo.sh --name tokio --conns 50 --msg 64 --pipeline 1 --duration 5 -- \
+#       benches/peers/target/release/tokio-echo --addr 127.0.0.1:7001
+#
+# The server command must be the server itself (taskset execs it, so its PID is the one
+# measured), already built, and print "listening on <addr>" once it accepts connections.
+# While the client measures, `perf stat` counts the server's syscalls (raw_syscalls:sys_enter;
+# needs root or a permissive perf_event_paranoid) and the server's CPU time is read from
+# /proc/PID/stat, whose utime+stime already sum all of its threads, exited ones included.
+#
+# Output: name, rps, server_cpu (busy server cores), rps_per_core (rps / server_cpu),
+# syscalls_per_msg, p50_us, p99_us, client_cpu (% of one core; near 100 means the client,
+# not the server, may be the limit).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+NAME=server CONNS=50 MSG=64 PIPELINE=1 WARMUP=1 DURATION=5 ADDR=
+SERVER_CPU=0 CLIENT_CPU=1 BENCH=$ROOT/target/release/corenet-bench
+
+die() { echo "bench-echo: $*" >&2; exit 2; }
+
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --name) NAME=$2; shift 2 ;;
+        --conns) CONNS=$2; shift 2 ;;
+        --msg) MSG=$2; shift 2 ;;
+        --pipeline) PIPELINE=$2; shift 2 ;;
+        --warmup) WARMUP=$2; shift 2 ;;
+        --duration) DURATION=$2; shift 2 ;;
+        --addr) ADDR=$2; shift 2 ;;
+        --server-cpu) SERVER_CPU=$2; shift 2 ;;
+        --client-cpu) CLIENT_CPU=$2; shift 2 ;;
+        --bench) BENCH=$2; shift 2 ;;
+        --) shift; break ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown option $1 (see --help)" ;;
+    esac
+done
+[[ $# -gt 0 ]] || die "no server command after --"
+
+if [[ ! -x $BENCH ]]; then
+    (cd "$ROOT" && cargo build --release --quiet -p corenet-bench) || die "cannot build corenet-bench"
+fi
+
+TMP=$(mktemp -d)
+SERVER_PID='' CLIENT_PID=''
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+cleanup() {
+    local rc=$?
+    set +e
+    [[ -n $CLIENT_PID ]] && kill "$CLIENT_PID" 2>/dev/null
+    if [[ -n $SERVER_PID ]]; then
+        kill "$SERVER_PID" 2>/dev/null
+        wait "$SERVER_PID" 2>/dev/null
+    fi
+    rm -rf "$TMP"
+    exit "$rc"
+}
+trap cleanup EXIT
+
+# Waits up to $2 seconds for a line matching $1 in file $3 while process $4 lives.
+wait_for_line() {
+    local pattern=$1 secs=$2 file=$3 pid=$4 i
+    for ((i = 0; i < secs * 100; i++)); do
+        grep -q -- "$pattern" "$file" 2>/dev/null && return 0
+        kill -0 "$pid" 2>/dev/null || return 1
+        sleep 0.01
+    done
+    return 1
+}
+
+# shellcheck disable=SC2317  # invoked through bash -c below
+# utime+stime of process $1 in clock ticks (fields 14 and 15 of /proc/PID/stat; the command
+# name in field 2 may hold spaces, so count from the last ')').
+cpu_ticks() {
+    local stat
+    stat=$(<"/proc/$1/stat")
+    stat=${stat##*) }
+    awk '{ print $12 + $13 }' <<<"$stat"
+}
+export -f cpu_ticks
+
+# Starts the server pinned.
+taskset -c "$SERVER_CPU" "$@" >"$TMP/server.log" 2>&1 &
+SERVER_PID=$!
+if ! wait_for_line "listening on" 10 "$TMP/server.log" "$SERVER_PID"; then
+    cat "$TMP/server.log" >&2
+    die "server did not print 'listening on' within 10 s"
+fi
+if [[ -z $ADDR ]]; then
+    ADDR=$(sed -n 's/.*listening on \([^ ]*\).*/\1/p' "$TMP/server.log" | head -n1)
+fi
+
+# Starts the client pinned; it prints "measuring" on stderr when the measured window opens.
+taskset -c "$CLIENT_CPU" "$BENCH" --addr "$ADDR" --conns "$CONNS" --msg "$MSG" \
+    --pipeline "$PIPELINE" --warmup "$WARMUP" --duration "$DURATION" --json \
+    >"$TMP/client.json" 2>"$TMP/client.err" &
+CLIENT_PID=$!
+WAIT_SECS=$(awk -v w="$WARMUP" 'BEGIN { print int(w) + 15 }')
+if ! wait_for_line "measuring" "$WAIT_SECS" "$TMP/client.err" "$CLIENT_PID"; then
+    cat "$TMP/client.err" >&2
+    die "client did not start measuring"
+fi
+
+# Counts the server's syscalls while its CPU time is read at both ends of the same window.
+# The window is a little shorter than the client's so that it never runs past the load.
+WINDOW=$(awk -v d="$DURATION" 'BEGIN { m = d / 10; if (m > 0.25) m = 0.25; print d - m }')
+# shellcheck disable=SC2016  # $1 and $2 expand in the inner bash
+/usr/bin/perf stat -x, -e raw_syscalls:sys_enter -p "$SERVER_PID" -o "$TMP/perf.csv" -- \
+    bash -c 'cpu_ticks "$1"; date +%s%N; sleep "$2"; cpu_ticks "$1"; date +%s%N' _ \
+    "$SERVER_PID" "$WINDOW" >"$TMP/window" || die "perf stat failed"
+
+CLIENT_RC=0
+wait "$CLIENT_PID" || CLIENT_RC=$?
+CLIENT_PID=
+[[ -s $TMP/client.json ]] || { cat "$TMP/client.err" >&2; die "client printed no result"; }
+[[ $CLIENT_RC -eq 0 ]] || grep -v -e '^corenet-bench: [0-9]* connections' -e 'measuring for' \
+    "$TMP/client.err" >&2 || true
+
+# Reads one number from the client's flat JSON line.
+json() { sed -n "s/.*\"$1\":\([-0-9.eE+]*\).*/\1/p" "$TMP/client.json"; }
+
+SYSCALLS=$(awk -F, '/raw_syscalls:sys_enter/ { print (($1 ~ /^[0-9]+$/) ? $1 : 0) }' "$TMP/perf.csv")
+mapfile -t W <"$TMP/window"   # ticks0, ns0, ticks1, ns1
+awk -v name="$NAME" -v rps="$(json rps)" -v p50="$(json p50_us)" -v p99="$(json p99_us)" \
+    -v ccpu="$(json client_cpu)" -v errors="$(json errors)" -v sys="${SYSCALLS:-0}" \
+    -v t0="${W[0]}" -v n0="${W[1]}" -v t1="${W[2]}" -v n1="${W[3]}" -v hz="$(getconf CLK_TCK)" '
+BEGIN {
+    secs = (n1 - n0) / 1e9
+    cpu = (t1 - t0) / hz / secs
+    per_core = cpu > 0 ? rps / cpu : 0
+    per_msg = rps > 0 ? sys / (rps * secs) : 0
+    printf "%s rps=%.0f server_cpu=%.2f rps_per_core=%.0f syscalls_per_msg=%.2f p50_us=%.1f p99_us=%.1f client_cpu=%.1f%%%s\n",
+        name, rps, cpu, per_core, per_msg, p50, p99, ccpu, (errors > 0 ? " errors=" errors : "")
+}'
+if awk -v c="$(json client_cpu)" 'BEGIN { exit !(c >= 90) }'; then
+    echo "bench-echo: warning: client CPU at $(json client_cpu)%, the client may be the bottleneck" >&2
+fi
+exit "$CLIENT_RC"
