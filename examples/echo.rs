@@ -6,10 +6,12 @@
 //!
 //! Prints `listening on <addr>` once every core listens, echoes every byte (sending each
 //! received chunk straight back, no copy), and when the peer half-closes it finishes writing
-//! and then closes its side.
+//! and then closes its side. SIGINT or SIGTERM stops accepting at once, lets open
+//! connections finish for up to 5 s, and exits 0.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use corenet::{Runtime, Server};
@@ -43,12 +45,6 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    if args.unix.is_some() {
-        eprintln!(
-            "echo: --unix is not available yet (Unix sockets arrive with the lifecycle issue)"
-        );
-        return ExitCode::from(2);
-    }
     let mut builder = Runtime::builder();
     if let Some(n) = args.cores {
         builder = builder.cores(n);
@@ -60,14 +56,25 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let server = match Server::bind(&rt.handle(), args.addr) {
+    // Before anything else starts threads: SIGINT/SIGTERM become a graceful shutdown.
+    if let Err(e) = rt.handle().shutdown_on_signals(Duration::from_secs(5)) {
+        eprintln!("echo: cannot watch signals: {e}");
+        return ExitCode::FAILURE;
+    }
+    let bound = match &args.unix {
+        Some(path) => Server::bind_unix(&rt.handle(), path),
+        None => Server::bind(&rt.handle(), args.addr),
+    };
+    let server = match bound {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("echo: listen {}: {e}", args.addr);
+            let target = args.unix.clone().unwrap_or_else(|| args.addr.to_string());
+            eprintln!("echo: listen {target}: {e}");
             return ExitCode::FAILURE;
         }
     };
     server.serve(|socket| async move {
+        // Not available on Unix sockets; nothing to do there.
         let _ = socket.set_nodelay(true);
         loop {
             match socket.read().await {
@@ -85,9 +92,12 @@ fn main() -> ExitCode {
             }
         }
     });
-    println!("listening on {}", server.local_addr());
-    // Serve until killed.
-    loop {
-        std::thread::park();
+    match server.unix_path() {
+        Some(path) => println!("listening on {}", path.display()),
+        None => println!("listening on {}", server.local_addr()),
     }
+    // Serve until a signal drains the runtime.
+    rt.wait();
+    drop(server);
+    ExitCode::SUCCESS
 }

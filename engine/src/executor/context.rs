@@ -23,6 +23,8 @@ pub(crate) struct CoreCtx {
     pub(crate) tasks: RefCell<Slab<Waker>>,
     /// Set once the core is tearing down: spawns and accepts are refused.
     pub(crate) closing: Cell<bool>,
+    /// Draining for a graceful shutdown: stop once no connection is left, or at this time.
+    pub(crate) drain_deadline: Cell<Option<std::time::Instant>>,
     /// The core's timers.
     pub(crate) timers: RefCell<crate::time::Timers>,
     /// Counters other threads can read.

@@ -18,10 +18,24 @@ pub(crate) const TASK_BUDGET: usize = 256;
 
 /// Runs the core until shutdown is requested, then tears it down.
 pub(crate) fn run(ctx: &Rc<CoreCtx>) {
-    while !ctx.remote.shutdown_requested() {
+    while !ctx.remote.shutdown_requested() && !drained(ctx) {
         turn(ctx);
     }
     shutdown(ctx);
+}
+
+/// During a graceful shutdown: every connection has finished, or the deadline has passed.
+fn drained(ctx: &CoreCtx) -> bool {
+    ctx.drain_deadline.get().is_some_and(|deadline| {
+        ctx.reactor.borrow().connection_count() == 0 || Instant::now() >= deadline
+    })
+}
+
+/// Starts a graceful shutdown of the current core: no more accepts; the core stops once its
+/// connections have ended, or at `deadline` (destroying the rest).
+pub(crate) fn drain(ctx: &CoreCtx, deadline: Instant) {
+    ctx.drain_deadline.set(Some(deadline));
+    ctx.reactor.borrow_mut().stop_accepting();
 }
 
 /// One loop turn.
@@ -44,8 +58,13 @@ fn turn(ctx: &Rc<CoreCtx>) {
     let wait = if busy {
         Wait::Poll
     } else {
-        match ctx.timers.borrow_mut().next_deadline() {
-            Some(deadline) => Wait::Timeout(deadline.saturating_duration_since(Instant::now())),
+        let timer = ctx.timers.borrow_mut().next_deadline();
+        let wake_at = match (timer, ctx.drain_deadline.get()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match wake_at {
+            Some(at) => Wait::Timeout(at.saturating_duration_since(Instant::now())),
             None => Wait::Forever,
         }
     };

@@ -1,24 +1,30 @@
-//! `Server`: a TCP listener on every core of a runtime.
+//! `Server`: a TCP or Unix-socket listener on every core of a runtime.
 
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{IntoRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::Socket;
 use super::sys;
 use crate::executor::context;
 use crate::executor::remote::Message;
+use crate::reactor::listener_closed;
 use crate::runtime::RuntimeHandle;
 
-/// A TCP server listening on every core of a runtime.
+/// A server listening on every core of a runtime.
 ///
-/// Core 0's socket binds first (resolving port 0); each other core gets its own socket on the
-/// same port with SO_REUSEPORT, so the kernel spreads new connections over the cores and a
-/// connection lives its whole life on the core that accepted it. A second server on a taken
-/// port still fails with `EADDRINUSE`.
+/// TCP: core 0's socket binds first (resolving port 0); each other core gets its own socket
+/// on the same port with SO_REUSEPORT, so the kernel spreads new connections over the cores
+/// and a connection lives its whole life on the core that accepted it. A second server on a
+/// taken port still fails with `EADDRINUSE`.
+///
+/// Unix sockets cannot be reuseport-bound: one listening socket is shared and every core
+/// arms its own accept on it. The socket file is unlinked when the server closes.
 ///
 /// `Server` is `Send + Sync + Clone`. Call [`accept`](Server::accept) on every core (or use
 /// [`serve`](Server::serve), which does): connections the kernel hands to a core that never
@@ -46,17 +52,28 @@ pub struct Server {
 }
 
 struct Inner {
-    addr: SocketAddr,
+    addr: ListenAddr,
     runtime: RuntimeHandle,
     per_core: Vec<Mutex<PerCore>>,
+    closed: AtomicBool,
 }
 
-/// One core's listening socket.
+/// Where a server listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum ListenAddr {
+    Tcp(SocketAddr),
+    /// A filesystem path (unlinked on close), or a Linux abstract name (leading NUL byte).
+    Unix(PathBuf),
+}
+
+/// One core's view of the listening socket.
 enum PerCore {
-    /// Bound and listening; no accept on that core yet.
-    Unclaimed(OwnedFd),
-    /// Registered with the core's reactor (which now owns the fd) under this slot.
-    Registered(usize),
+    /// Listening; that core has not accepted yet.
+    Unclaimed(Arc<OwnedFd>),
+    /// Registered with the core's reactor.
+    Registered { slot: usize, id: u64 },
+    /// Closed.
+    Closed,
 }
 
 impl Server {
@@ -84,30 +101,71 @@ impl Server {
         let bound = socket2::SockRef::from(&fds[0])
             .local_addr()?
             .as_socket()
-            .expect("bound an IP address");
+            .ok_or_else(|| io::Error::other("bound address is not IP"))?;
         let per_core = fds
             .into_iter()
-            .map(|fd| Mutex::new(PerCore::Unclaimed(fd)))
+            .map(|fd| PerCore::Unclaimed(Arc::new(fd)))
             .collect();
-        Ok(Server {
-            inner: Arc::new(Inner {
-                addr: bound,
-                runtime: runtime.clone(),
-                per_core,
-            }),
-        })
+        Ok(Self::new(runtime, ListenAddr::Tcp(bound), per_core))
     }
 
-    /// The bound address (with the port resolved).
+    /// Listens on a Unix domain socket at `path` on every core. A path whose first byte is
+    /// NUL is a Linux abstract name (no file is created).
+    ///
+    /// # Errors
+    ///
+    /// `EADDRINUSE` if the path exists, `EINVAL` if it is longer than the platform allows
+    /// (107 bytes on Linux; never silently truncated), `EACCES`/`ENOENT` for the directory.
+    pub fn bind_unix(runtime: &RuntimeHandle, path: impl AsRef<Path>) -> io::Result<Server> {
+        let path = path.as_ref();
+        let fd = Arc::new(sys::bind_unix(path, sys::DEFAULT_BACKLOG)?);
+        let per_core = (0..runtime.cores())
+            .map(|_| PerCore::Unclaimed(fd.clone()))
+            .collect();
+        Ok(Self::new(
+            runtime,
+            ListenAddr::Unix(path.to_owned()),
+            per_core,
+        ))
+    }
+
+    fn new(runtime: &RuntimeHandle, addr: ListenAddr, per_core: Vec<PerCore>) -> Server {
+        Server {
+            inner: Arc::new(Inner {
+                addr,
+                runtime: runtime.clone(),
+                per_core: per_core.into_iter().map(Mutex::new).collect(),
+                closed: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The bound TCP address (with the port resolved).
+    ///
+    /// # Panics
+    ///
+    /// For a Unix-socket server (see [`unix_path`](Server::unix_path)).
     pub fn local_addr(&self) -> SocketAddr {
-        self.inner.addr
+        match &self.inner.addr {
+            ListenAddr::Tcp(a) => *a,
+            ListenAddr::Unix(p) => panic!("local_addr() of a Unix-socket server ({})", p.display()),
+        }
+    }
+
+    /// The socket path of a Unix-socket server.
+    pub fn unix_path(&self) -> Option<&Path> {
+        match &self.inner.addr {
+            ListenAddr::Tcp(_) => None,
+            ListenAddr::Unix(p) => Some(p),
+        }
     }
 
     /// Accepts the next connection that reached the current core.
     ///
     /// # Errors
     ///
-    /// The accept error (e.g. `EMFILE` when out of descriptors); later calls may succeed.
+    /// The accept error (e.g. `EMFILE` when out of descriptors; later calls may succeed), or
+    /// `NotConnected` once the server is closed.
     ///
     /// # Panics
     ///
@@ -122,34 +180,28 @@ impl Server {
             self.inner.runtime.owns(&ctx.remote),
             "Server::accept called on a core of another runtime"
         );
-        let slot = {
+        let (slot, id) = {
             let mut per_core = self.inner.per_core[ctx.id]
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
             match &*per_core {
-                PerCore::Registered(slot) => *slot,
-                PerCore::Unclaimed(_) => {
-                    let PerCore::Unclaimed(fd) =
-                        std::mem::replace(&mut *per_core, PerCore::Registered(usize::MAX))
-                    else {
-                        unreachable!()
-                    };
-                    let slot = ctx
-                        .reactor
-                        .borrow_mut()
-                        .add_listener(fd.into_raw_fd(), true);
-                    *per_core = PerCore::Registered(slot);
-                    slot
+                PerCore::Registered { slot, id } => (*slot, *id),
+                PerCore::Closed => return Err(listener_closed()),
+                PerCore::Unclaimed(fd) => {
+                    let (slot, id) = ctx.reactor.borrow_mut().add_listener(fd.clone())?;
+                    *per_core = PerCore::Registered { slot, id };
+                    (slot, id)
                 }
             }
         };
-        let fd = poll_fn(|cx| ctx.reactor.borrow_mut().poll_accept(slot, cx)).await?;
+        let fd = poll_fn(|cx| ctx.reactor.borrow_mut().poll_accept(slot, id, cx)).await?;
         let conn = ctx.reactor.borrow_mut().add_conn(fd);
         Ok(Socket::new(ctx, conn))
     }
 
     /// Runs an accept loop on every core, spawning `handler(socket)` as a task on the core
-    /// for each connection. Transient accept errors are logged and the loop goes on.
+    /// for each connection. Transient accept errors are logged and the loop goes on; it ends
+    /// when the server closes.
     pub fn serve<F, Fut>(&self, handler: F)
     where
         F: Fn(Socket) -> Fut + Send + Sync + 'static,
@@ -165,6 +217,7 @@ impl Server {
                     loop {
                         match server.accept().await {
                             Ok(socket) => crate::spawn_local(handler(socket)).detach(),
+                            Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
                             Err(e) => tracing::warn!("accept: {e}"),
                         }
                     }
@@ -172,23 +225,51 @@ impl Server {
                 .detach();
         }
     }
+
+    /// Stops accepting on every core now. Connections already accepted are not affected.
+    /// A Unix socket file is unlinked. Idempotent.
+    pub fn close(&self) {
+        self.inner.close();
+    }
+
+    /// Whether [`close`](Server::close) was called (or the runtime stopped accepting).
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::SeqCst)
+    }
+}
+
+impl Inner {
+    fn close(&self) {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        for (core, per_core) in self.per_core.iter().enumerate() {
+            let mut per_core = per_core.lock().unwrap_or_else(|e| e.into_inner());
+            if let PerCore::Registered { slot, id } =
+                std::mem::replace(&mut *per_core, PerCore::Closed)
+            {
+                // The core's reactor holds the socket while its accept may be in flight: ask it
+                // to cancel the accept and let go.
+                let job = move || {
+                    if let Some(ctx) = context::try_current() {
+                        ctx.reactor.borrow_mut().release_listener(slot, id);
+                    }
+                };
+                // A core already gone has released its listeners itself.
+                let _ = self.runtime.remote(core).send(Message::Job(Box::new(job)));
+            }
+        }
+        if let ListenAddr::Unix(path) = &self.addr {
+            if !sys::is_abstract(path) {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        for (core, per_core) in self.per_core.iter_mut().enumerate() {
-            let per_core = per_core.get_mut().unwrap_or_else(|e| e.into_inner());
-            if let PerCore::Registered(slot) = *per_core {
-                // The core's reactor owns the fd: ask it to cancel the accept and close.
-                let job = move || {
-                    if let Some(ctx) = context::try_current() {
-                        ctx.reactor.borrow_mut().release_listener(slot);
-                    }
-                };
-                // A core already gone has closed its listeners itself.
-                let _ = self.runtime.remote(core).send(Message::Job(Box::new(job)));
-            }
-        }
+        self.close();
     }
 }
 

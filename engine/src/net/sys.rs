@@ -4,7 +4,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 
-use socket2::{Domain, Protocol, Socket, Type};
+use std::path::Path;
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 /// Node's default listen backlog.
 pub(crate) const DEFAULT_BACKLOG: i32 = 511;
@@ -51,4 +53,32 @@ pub(crate) fn bind_reuseport_group(
         fds.push(OwnedFd::from(s));
     }
     Ok(fds)
+}
+
+/// Whether `path` is a Linux abstract socket name (its first byte is NUL).
+pub(crate) fn is_abstract(path: &Path) -> bool {
+    path.as_os_str().as_encoded_bytes().first() == Some(&0)
+}
+
+/// The socket address for a Unix path or abstract name, refusing over-long paths with EINVAL
+/// (never truncating them).
+pub(crate) fn unix_addr(path: &Path) -> io::Result<SockAddr> {
+    let bytes = path.as_os_str().as_encoded_bytes();
+    // sun_path is 108 bytes on Linux; a path needs its NUL terminator, an abstract name not.
+    let max = 108 - usize::from(!is_abstract(path));
+    if bytes.len() > max || bytes.is_empty() {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // socket2 treats a leading NUL as an abstract name (no terminator, exact length).
+    SockAddr::unix(path)
+}
+
+/// A listening Unix stream socket at `path`.
+pub(crate) fn bind_unix(path: &Path, backlog: i32) -> io::Result<OwnedFd> {
+    let addr = unix_addr(path)?;
+    let socket = Socket::new(Domain::UNIX, Type::STREAM.cloexec(), None)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr)?;
+    socket.listen(backlog)?;
+    Ok(OwnedFd::from(socket))
 }

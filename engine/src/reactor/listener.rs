@@ -1,15 +1,18 @@
 //! A listening socket registered on one core: its multishot accept and the accepted queue.
 
 use std::collections::VecDeque;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
 use std::task::Waker;
 
 /// Per-core state of one listening socket.
 pub(crate) struct Listener {
+    /// Tells this registration apart from a later one that reuses the slot.
+    pub(crate) id: u64,
     pub(crate) fd: RawFd,
-    /// Whether the fd is ours to close (false when the socket is shared with other cores and
-    /// closed by its owner once every core is done with it).
-    pub(crate) owns_fd: bool,
+    /// Keeps the socket open while this core may still accept on it. A socket shared by
+    /// several cores (Unix) closes when the last of them lets go.
+    pub(crate) socket: Arc<OwnedFd>,
     /// Accepted descriptors (or `errno`s) not yet taken by `accept()`.
     pub(crate) queue: VecDeque<Result<RawFd, i32>>,
     /// The multishot accept is in flight.
@@ -22,10 +25,11 @@ pub(crate) struct Listener {
 }
 
 impl Listener {
-    pub(crate) fn new(fd: RawFd, owns_fd: bool) -> Self {
+    pub(crate) fn new(id: u64, socket: Arc<OwnedFd>) -> Self {
         Listener {
-            fd,
-            owns_fd,
+            id,
+            fd: socket.as_raw_fd(),
+            socket,
             queue: VecDeque::new(),
             armed: false,
             cancelling: false,

@@ -7,7 +7,7 @@ mod send_slot;
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{OwnedFd, RawFd};
 use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -55,6 +55,9 @@ pub(crate) struct Reactor {
     send_slots: Vec<Box<SendSlot>>,
     limits: Limits,
     counters: Arc<Counters>,
+    next_listener_id: u64,
+    /// Draining for shutdown: no new listener registrations.
+    draining: bool,
 }
 
 impl Reactor {
@@ -76,6 +79,8 @@ impl Reactor {
             send_slots: Vec::new(),
             limits,
             counters,
+            next_listener_id: 0,
+            draining: false,
         }
     }
 
@@ -515,23 +520,40 @@ impl Reactor {
 
     // ---- listeners -----------------------------------------------------------------------
 
-    /// Registers a listening socket on this core. With `owns_fd` the reactor closes it when
-    /// released; otherwise its owner closes it after every core released it.
-    pub(crate) fn add_listener(&mut self, fd: RawFd, owns_fd: bool) -> usize {
-        self.listeners.insert(Listener::new(fd, owns_fd))
+    /// Registers a listening socket on this core; returns its slot and id.
+    ///
+    /// # Errors
+    ///
+    /// When the core is draining for shutdown.
+    pub(crate) fn add_listener(&mut self, socket: Arc<OwnedFd>) -> io::Result<(usize, u64)> {
+        if self.draining {
+            return Err(listener_closed());
+        }
+        self.next_listener_id += 1;
+        let id = self.next_listener_id;
+        Ok((self.listeners.insert(Listener::new(id, socket)), id))
+    }
+
+    fn listener(&mut self, slot: usize, id: u64) -> Option<&mut Listener> {
+        self.listeners
+            .get_mut(slot)
+            .filter(|l| l.id == id && !l.closed)
     }
 
     pub(crate) fn poll_accept(
         &mut self,
         slot: usize,
+        id: u64,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<RawFd>> {
-        let l = &mut self.listeners[slot];
+        let Some(l) = self.listener(slot, id) else {
+            return Poll::Ready(Err(listener_closed()));
+        };
         if let Some(r) = l.queue.pop_front() {
             return Poll::Ready(r.map_err(io::Error::from_raw_os_error));
         }
         set_waker(&mut l.waker, cx.waker());
-        if !l.armed && !l.closed {
+        if !l.armed {
             l.armed = true;
             let fd = l.fd;
             self.push(Op::AcceptMulti {
@@ -573,12 +595,15 @@ impl Reactor {
     }
 
     /// The accept handle is gone: cancel the accept, close what was queued, then the socket.
-    pub(crate) fn release_listener(&mut self, slot: usize) {
-        let Some(l) = self.listeners.get_mut(slot) else {
+    pub(crate) fn release_listener(&mut self, slot: usize, id: u64) {
+        let Some(l) = self.listener(slot, id) else {
             return;
         };
         l.closed = true;
-        l.waker = None;
+        if let Some(w) = l.waker.take() {
+            // An accept() waiting on it returns the "closed" error.
+            w.wake();
+        }
         l.close_queued();
         if l.armed && !l.cancelling {
             l.cancelling = true;
@@ -597,10 +622,9 @@ impl Reactor {
         {
             let mut l = self.listeners.remove(slot);
             l.close_queued();
-            if l.owns_fd {
-                // SAFETY: the accept on fd has completed and we own it.
-                unsafe { libc::close(l.fd) };
-            }
+            // The accept on it has completed: let go of the socket (closing it if we held the
+            // last reference).
+            drop(l.socket);
         }
     }
 
@@ -608,11 +632,22 @@ impl Reactor {
 
     /// Cancels every op, waits for every final completion, closes every descriptor. If the
     /// kernel does not finish in time, the memory it might still use is leaked, never freed.
-    pub(crate) fn shutdown(&mut self) {
-        let listeners: Vec<usize> = self.listeners.iter().map(|(k, _)| k).collect();
-        for slot in listeners {
-            self.release_listener(slot);
+    /// Stops accepting on this core: every listener is released, new ones are refused.
+    pub(crate) fn stop_accepting(&mut self) {
+        self.draining = true;
+        let listeners: Vec<(usize, u64)> = self.listeners.iter().map(|(k, l)| (k, l.id)).collect();
+        for (slot, id) in listeners {
+            self.release_listener(slot, id);
         }
+    }
+
+    /// Connections still open on this core (including released ones still flushing).
+    pub(crate) fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub(crate) fn shutdown(&mut self) {
+        self.stop_accepting();
         let conns: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for slot in conns {
             self.destroy(slot);
@@ -642,6 +677,11 @@ impl Reactor {
             unsafe { libc::close(conn.fd) };
         }
     }
+}
+
+/// The error `accept` returns once its listener is closed.
+pub(crate) fn listener_closed() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "the server is closed")
 }
 
 /// Copies `first` and every queued chunk into one heap chunk, returning their ring buffers.

@@ -2,6 +2,8 @@
 
 mod builder;
 mod join;
+#[cfg(target_os = "linux")]
+mod signals;
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -11,6 +13,7 @@ use std::io;
 use std::rc::Rc;
 use std::sync::{Arc, mpsc};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use slab::Slab;
 
@@ -130,6 +133,10 @@ impl Runtime {
             let spawned = thread::Builder::new()
                 .name(format!("corenet-core-{i}"))
                 .spawn(move || {
+                    // Cores never take SIGINT/SIGTERM: they go to a thread that handles them
+                    // (default action, or shutdown_on_signals' signalfd).
+                    #[cfg(target_os = "linux")]
+                    signals::block_in_this_thread();
                     if let Some(cpu) = cpu {
                         if !core_affinity::set_for_current(cpu) {
                             tracing::warn!(core = i, "could not pin to CPU {}", cpu.id);
@@ -244,6 +251,25 @@ impl Runtime {
     }
 }
 
+impl Runtime {
+    /// Stops accepting on every core at once, lets open connections finish, destroys those
+    /// still open after `grace`, and waits for every core to stop.
+    pub fn shutdown_graceful(mut self, grace: Duration) {
+        self.handle.shutdown_graceful(grace);
+        for t in std::mem::take(&mut self.threads) {
+            let _ = t.join();
+        }
+    }
+
+    /// Blocks until the runtime has stopped (after a shutdown requested through a handle or
+    /// by a signal, see [`RuntimeHandle::shutdown_on_signals`]).
+    pub fn wait(mut self) {
+        for t in std::mem::take(&mut self.threads) {
+            let _ = t.join();
+        }
+    }
+}
+
 impl Drop for Runtime {
     fn drop(&mut self) {
         shutdown_threads(
@@ -294,6 +320,7 @@ fn setup_core(
         remote,
         tasks: RefCell::new(Slab::new()),
         closing: Cell::new(false),
+        drain_deadline: Cell::new(None),
         timers: RefCell::default(),
         counters,
     });
@@ -361,6 +388,34 @@ impl RuntimeHandle {
         // cancellation.
         let _ = self.inner.remotes[core].send(Message::Job(Box::new(job)));
         RemoteHandle::new(rx)
+    }
+
+    /// Starts a graceful shutdown without waiting: every core stops accepting at once, and
+    /// stops once its connections have ended or `grace` has passed (destroying the rest).
+    pub fn shutdown_graceful(&self, grace: Duration) {
+        let deadline = Instant::now() + grace;
+        for r in &self.inner.remotes {
+            let job = move || {
+                if let Some(ctx) = context::try_current() {
+                    executor::drain(&ctx, deadline);
+                }
+            };
+            let _ = r.send(Message::Job(Box::new(job)));
+        }
+    }
+
+    /// Turns SIGINT and SIGTERM into [`shutdown_graceful(grace)`](Self::shutdown_graceful).
+    ///
+    /// Call it from the main thread before starting other threads: it blocks both signals in
+    /// the calling thread (core threads always block them) and reads them from a signalfd on
+    /// a small thread of its own. Threads that do not block them still get the default action.
+    ///
+    /// # Errors
+    ///
+    /// The `signalfd` or thread-spawn error.
+    #[cfg(target_os = "linux")]
+    pub fn shutdown_on_signals(&self, grace: Duration) -> io::Result<()> {
+        signals::watch(self.clone(), grace)
     }
 
     /// Asks every core to stop (as dropping the [`Runtime`] does, without joining).
