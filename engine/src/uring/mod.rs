@@ -35,6 +35,8 @@ pub(crate) struct UringDriver {
     /// The eventfd read's target; boxed so its address is stable while the read is in flight.
     wake_buf: Box<u64>,
     wake_armed: bool,
+    /// Dropping: the wake read must not be re-armed.
+    closing: bool,
     /// SQEs that did not fit in the SQ this turn.
     backlog: Vec<squeue::Entry>,
     mode: SetupMode,
@@ -68,6 +70,7 @@ impl UringDriver {
             wake,
             wake_buf: Box::new(0),
             wake_armed: false,
+            closing: false,
             backlog: Vec::new(),
             mode,
             leak: false,
@@ -166,7 +169,7 @@ impl UringDriver {
             if token == WAKE_TOKEN {
                 self.wake.rearmed();
                 self.wake_armed = false;
-                rearm_wake = result != -libc::ECANCELED;
+                rearm_wake = result != -libc::ECANCELED && !self.closing;
                 continue;
             }
             let chunk = cqueue::buffer_select(flags).and_then(|bid| {
@@ -266,6 +269,7 @@ impl Drop for UringDriver {
         // The wake read is the driver's own op: cancel it and wait for its final CQE before
         // the buffer it writes into (and the ring) go away. Reactor ops are already complete
         // (contract guarantee 6).
+        self.closing = true;
         if self.wake_armed {
             let sqe = opcode::AsyncCancel::new(WAKE_TOKEN.0).build().user_data(0);
             self.push_sqe(&sqe);
