@@ -15,6 +15,7 @@ pub(crate) struct Counters {
     pub(crate) recv_paused: AtomicU64,
     pub(crate) compactions: AtomicU64,
     pub(crate) sends: AtomicU64,
+    pub(crate) efaults: AtomicU64,
 }
 
 /// Adds `n` to a counter owned by the current core.
@@ -36,6 +37,7 @@ impl Counters {
             recv_paused: get(&self.recv_paused),
             compactions: get(&self.compactions),
             sends: get(&self.sends),
+            efaults: get(&self.efaults),
         }
     }
 }
@@ -64,4 +66,7 @@ pub struct CoreStats {
     pub compactions: u64,
     /// Send operations (one per socket per turn at most).
     pub sends: u64,
+    /// Completions that failed with EFAULT: the kernel found memory gone that an op still
+    /// pointed at. Always 0 unless there is a lifetime bug.
+    pub efaults: u64,
 }

@@ -139,6 +139,10 @@ impl Reactor {
     }
 
     fn dispatch(&mut self, c: Completion) {
+        if c.result == -libc::EFAULT {
+            stats::add(&self.counters.efaults, 1);
+            tracing::error!(token = c.token.0, "an op completed with EFAULT");
+        }
         match c.token.kind() {
             Some(OpKind::Recv) => self.on_recv(c),
             Some(OpKind::Send) => self.on_send(c),

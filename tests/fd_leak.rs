@@ -1,0 +1,118 @@
+//! No descriptor leaks and no op completing on freed memory: thousands of connections opened
+//! and closed, reads and writes abandoned mid-flight, peers resetting, runtimes dropped with
+//! ops pending. In its own test binary: it counts the whole process's descriptors.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::{reset_mid_stream, secs, watchdog};
+use corenet::{Backend, Runtime, Server};
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// Serves: connections whose first byte is b'w' get 4 MiB written at them and are dropped
+/// (the flush is abandoned when the runtime goes); b'r' ones have a read abandoned by a
+/// timeout, then echo; others echo.
+fn serve(rt: &Runtime) -> Server {
+    let server = Server::bind(&rt.handle(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    server.serve(|socket| async move {
+        let Ok(Some(first)) = socket.read().await else {
+            return;
+        };
+        match first[0] {
+            b'w' => {
+                let big = vec![7u8; 4 << 20];
+                // Abandon the wait for room; the bytes stay queued and the socket is dropped.
+                let _ = corenet::timeout(Duration::from_millis(20), socket.write(&big)).await;
+            }
+            b'r' => {
+                let _ = corenet::timeout(Duration::from_millis(5), socket.read()).await;
+                let _ = socket.write_owned(first).await;
+                while let Ok(Some(c)) = socket.read().await {
+                    if socket.write_owned(c).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            _ => {
+                let _ = socket.write_owned(first).await;
+                while let Ok(Some(c)) = socket.read().await {
+                    if socket.write_owned(c).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    server
+}
+
+fn round(addr: std::net::SocketAddr, kind: u8) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(&[kind; 64]).unwrap();
+    if kind != b'w' {
+        let mut b = [0u8; 64];
+        s.read_exact(&mut b).unwrap();
+    }
+}
+
+#[test]
+fn uring_no_fd_leak_and_no_efault() {
+    watchdog("uring_no_fd_leak_and_no_efault", secs(240), || {
+        // Warm up what the process opens once (std's and tokio's lazies).
+        drop(Runtime::builder().cores(1).pin(false).build().unwrap());
+        let before = open_fds();
+        for cycle in 0..3 {
+            let rt = Runtime::builder()
+                .cores(2)
+                .pin(false)
+                .buffer_count(64)
+                .build()
+                .unwrap();
+            assert_eq!(rt.backend(), Backend::IoUring);
+            let server = serve(&rt);
+            let addr = server.local_addr();
+            let threads: Vec<_> = (0..4)
+                .map(|t| {
+                    std::thread::spawn(move || {
+                        for i in 0..500 {
+                            round(addr, [b'e', b'r', b'w', b'e'][(i + t) % 4]);
+                        }
+                        for _ in 0..10 {
+                            reset_mid_stream(addr).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().unwrap();
+            }
+            // Leave connections open, with receives armed and sends blocked, and drop the
+            // runtime under them.
+            let mut held: Vec<TcpStream> = (0..100)
+                .map(|_| TcpStream::connect(addr).unwrap())
+                .collect();
+            for (i, s) in held.iter_mut().enumerate() {
+                s.write_all(if i % 2 == 0 { b"w" } else { b"e" }).unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            let stats = rt.stats();
+            assert_eq!(
+                stats.iter().map(|s| s.efaults).sum::<u64>(),
+                0,
+                "cycle {cycle}: {stats:?}"
+            );
+            drop(server);
+            drop(rt);
+            drop(held);
+        }
+        let after = open_fds();
+        assert_eq!(before, after, "descriptors before {before}, after {after}");
+    });
+}
