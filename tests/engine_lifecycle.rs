@@ -253,6 +253,8 @@ fn uring_spawn_on_from_core_and_from_plain_thread() {
                 tx.send((corenet::current_core(), there)).unwrap();
             });
             assert_eq!(rx.recv().unwrap(), (Some(0), Some(1)));
+            // Core 0 woke core 1 through its ring (MSG_RING), not an eventfd write.
+            assert!(rt.stats()[0].ring_wakes > 0, "{:?}", rt.stats());
             // A panicking task reports a JoinError, and the core lives on.
             let joined = rt.spawn_on(1, || async { panic!("boom") }).join();
             assert!(joined.is_err(), "a panicking task reported success");

@@ -23,6 +23,11 @@
 //! 6. **Teardown.** A driver is dropped only after every op it accepted has had its final
 //!    completion (the reactor waits for that), and drops its kernel registrations before the
 //!    memory they point into.
+//! 7. **Descriptors are the reactor's.** The reactor may close an fd as soon as the final
+//!    completion of the last op on it has been reported, so a driver that registers fds with
+//!    a poller (readiness backends) deregisters before reporting that completion. Accepted
+//!    fds are close-on-exec; whether they are blocking is the driver's choice, so the reactor
+//!    makes no blocking syscall on them.
 //!
 //! [`Chunk`]: crate::Chunk
 //! [`BufPool`]: crate::buf::BufPool
@@ -96,7 +101,8 @@ pub enum Op {
         /// Routes the completions.
         token: Token,
     },
-    /// Send `iovcnt` iovecs in one call with MSG_NOSIGNAL; `result` is the bytes sent.
+    /// Send `iovcnt` iovecs in one call without raising SIGPIPE (MSG_NOSIGNAL, or SO_NOSIGPIPE
+    /// where the platform has no such flag); `result` is the bytes sent.
     /// `msg` points at a msghdr whose iov fields the driver may set; both stay valid until
     /// the final completion (guarantee 2).
     Send {
@@ -160,7 +166,21 @@ pub trait Driver {
     fn park(&mut self, wait: Wait, out: &mut Vec<Completion>) -> io::Result<()>;
     /// The handle other threads use to wake this driver.
     fn unparker(&self) -> Arc<dyn Unpark>;
+    /// This driver's ring fd, if sibling cores may wake it with a MSG_RING.
+    fn ring_fd(&self) -> Option<RawFd> {
+        None
+    }
+    /// Queues a MSG_RING that wakes the ring `target` (a sibling's `ring_fd`). A wake that
+    /// fails later is reported as a completion with [`WAKE_FAILED`]. Drivers without rings
+    /// return false and the caller uses the sibling's unparker.
+    fn push_ring_wake(&mut self, target: RawFd) -> bool {
+        let _ = target;
+        false
+    }
 }
+
+/// The token of a failed MSG_RING wake's completion.
+pub const WAKE_FAILED: Token = Token(((1u64) << 8) | OpKind::Internal as u64);
 
 #[cfg(test)]
 mod tests {

@@ -16,6 +16,7 @@ pub(crate) struct Counters {
     pub(crate) compactions: AtomicU64,
     pub(crate) sends: AtomicU64,
     pub(crate) efaults: AtomicU64,
+    pub(crate) ring_wakes: AtomicU64,
 }
 
 /// Adds `n` to a counter owned by the current core.
@@ -38,6 +39,7 @@ impl Counters {
             compactions: get(&self.compactions),
             sends: get(&self.sends),
             efaults: get(&self.efaults),
+            ring_wakes: get(&self.ring_wakes),
         }
     }
 }
@@ -69,4 +71,6 @@ pub struct CoreStats {
     /// Completions that failed with EFAULT: the kernel found memory gone that an op still
     /// pointed at. Always 0 unless there is a lifetime bug.
     pub efaults: u64,
+    /// Sibling cores woken by this core with a MSG_RING (instead of an eventfd write).
+    pub ring_wakes: u64,
 }

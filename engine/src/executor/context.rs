@@ -27,6 +27,12 @@ pub(crate) struct CoreCtx {
     pub(crate) drain_deadline: Cell<Option<std::time::Instant>>,
     /// The core's timers.
     pub(crate) timers: RefCell<crate::time::Timers>,
+    /// The runtime's cores' mailboxes, this one's included, indexed by core.
+    pub(crate) siblings: Vec<Arc<Remote>>,
+    /// Sibling cores to wake with a MSG_RING at this core's next flush.
+    pub(crate) ring_wakes: RefCell<Vec<usize>>,
+    /// MSG_RING wakes work on this core's driver.
+    pub(crate) ring_wakes_enabled: Cell<bool>,
     /// Counters other threads can read.
     pub(crate) counters: Arc<crate::stats::Counters>,
 }
@@ -57,6 +63,25 @@ pub(crate) fn current() -> Rc<CoreCtx> {
 /// The index of the core the current thread runs, if it is one.
 pub fn current_core() -> Option<usize> {
     CURRENT.with(|c| c.borrow().as_ref().map(|ctx| ctx.id))
+}
+
+/// Queues a MSG_RING wake of `target` if the current thread is a sibling core that can send
+/// one; false means the caller must use the unparker.
+pub(crate) fn wake_via_sibling_ring(target: &Remote) -> bool {
+    CURRENT.with(|c| match &*c.borrow() {
+        Some(ctx)
+            if ctx.ring_wakes_enabled.get()
+                && target.ring_fd().is_some()
+                && ctx
+                    .siblings
+                    .get(target.core)
+                    .is_some_and(|r| std::ptr::eq(Arc::as_ptr(r), target)) =>
+        {
+            ctx.ring_wakes.borrow_mut().push(target.core);
+            true
+        }
+        _ => false,
+    })
 }
 
 /// A task's schedule function: local queue on its own core, mailbox from anywhere else.

@@ -41,6 +41,7 @@ pub(crate) fn drain(ctx: &CoreCtx, deadline: Instant) {
 /// One loop turn.
 fn turn(ctx: &Rc<CoreCtx>) {
     crate::stats::add(&ctx.counters.turns, 1);
+    ctx.remote.clear_wake_pending();
     drain_mailbox(ctx);
     for _ in 0..TASK_BUDGET {
         let next = ctx.run_queue.borrow_mut().pop_front();
@@ -52,6 +53,7 @@ fn turn(ctx: &Rc<CoreCtx>) {
         }
     }
     let mut reactor = ctx.reactor.borrow_mut();
+    send_ring_wakes(ctx, &mut reactor);
     reactor.flush();
     // After the flush: it may wake tasks (a half-close completing, a write error).
     let busy = !ctx.run_queue.borrow().is_empty() || !ctx.remote.is_empty();
@@ -73,8 +75,32 @@ fn turn(ctx: &Rc<CoreCtx>) {
         tracing::error!(core = ctx.id, "driver park failed: {e}");
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+    if reactor.ring_wake_failed {
+        reactor.ring_wake_failed = false;
+        ctx.ring_wakes_enabled.set(false);
+        // The failed wake's target is unknown: wake every sibling the reliable way.
+        for r in &ctx.siblings {
+            r.unpark();
+        }
+    }
     drop(reactor);
     ctx.timers.borrow_mut().fire_due(Instant::now());
+}
+
+/// Sends the MSG_RING wakes queued by this turn's tasks (falling back to unparkers).
+fn send_ring_wakes(ctx: &CoreCtx, reactor: &mut crate::reactor::Reactor) {
+    let mut wakes = ctx.ring_wakes.borrow_mut();
+    for core in wakes.drain(..) {
+        let target = &ctx.siblings[core];
+        let sent = target
+            .ring_fd()
+            .is_some_and(|fd| reactor.push_ring_wake(fd));
+        if sent {
+            crate::stats::add(&ctx.counters.ring_wakes, 1);
+        } else {
+            target.unpark();
+        }
+    }
 }
 
 fn drain_mailbox(ctx: &Rc<CoreCtx>) {
@@ -98,6 +124,12 @@ fn drain_mailbox(ctx: &Rc<CoreCtx>) {
 /// no memory the kernel may still use is freed.
 fn shutdown(ctx: &Rc<CoreCtx>) {
     ctx.closing.set(true);
+    // Siblings must not aim MSG_RINGs at a ring about to close (its fd number may be reused).
+    ctx.remote.set_ring_fd(-1);
+    ctx.ring_wakes_enabled.set(false);
+    for core in ctx.ring_wakes.borrow_mut().drain(..) {
+        ctx.siblings[core].unpark();
+    }
     // Cancel tasks: wake each so its runnable lands in our queue, then drop the runnables
     // (dropping a runnable drops its future, here on the core's thread). Dropped futures drop
     // their sockets, which only marks them for closing.

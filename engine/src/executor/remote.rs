@@ -1,6 +1,7 @@
 //! The cross-thread side of a core: a queue other threads push to, and the driver's unparker.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use async_task::Runnable;
@@ -22,6 +23,11 @@ pub(crate) struct Remote {
     queue: ConcurrentQueue<Message>,
     unparker: OnceLock<Arc<dyn Unpark>>,
     shutdown: AtomicBool,
+    /// A wake-up is on its way and the core has not started its next turn yet: further
+    /// senders need not wake it again.
+    wake_pending: AtomicBool,
+    /// The core's io_uring fd, for MSG_RING wakes from sibling cores; -1 when it has none.
+    ring_fd: AtomicI32,
 }
 
 impl Remote {
@@ -31,6 +37,8 @@ impl Remote {
             queue: ConcurrentQueue::unbounded(),
             unparker: OnceLock::new(),
             shutdown: AtomicBool::new(false),
+            wake_pending: AtomicBool::new(false),
+            ring_fd: AtomicI32::new(-1),
         }
     }
 
@@ -44,10 +52,40 @@ impl Remote {
     /// Queues a message and wakes the core. Returns the message if the core is gone.
     pub(crate) fn send(&self, msg: Message) -> Result<(), Message> {
         self.queue.push(msg).map_err(|e| e.into_inner())?;
-        self.unpark();
+        self.wake();
         Ok(())
     }
 
+    /// Wakes the core unless a wake-up is already on its way: from a sibling core with a ring,
+    /// by a MSG_RING sent with that core's next submission; from anywhere else, through the
+    /// driver's unparker (an eventfd write on io_uring).
+    pub(crate) fn wake(&self) {
+        if self.wake_pending.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if !super::context::wake_via_sibling_ring(self) {
+            self.unpark();
+        }
+    }
+
+    /// Called by the core at the start of every turn, before it drains the mailbox: a message
+    /// queued after this store wakes it again.
+    pub(crate) fn clear_wake_pending(&self) {
+        self.wake_pending.store(false, Ordering::SeqCst);
+    }
+
+    /// Publishes (or, with -1, withdraws) the core's ring fd for MSG_RING wakes.
+    pub(crate) fn set_ring_fd(&self, fd: RawFd) {
+        self.ring_fd.store(fd, Ordering::SeqCst);
+    }
+
+    /// The core's ring fd, if it takes MSG_RING wakes.
+    pub(crate) fn ring_fd(&self) -> Option<RawFd> {
+        let fd = self.ring_fd.load(Ordering::SeqCst);
+        (fd >= 0).then_some(fd)
+    }
+
+    /// Wakes the core through its driver's unparker, unconditionally.
     pub(crate) fn unpark(&self) {
         if let Some(u) = self.unparker.get() {
             u.unpark();

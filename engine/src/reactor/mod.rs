@@ -58,6 +58,8 @@ pub(crate) struct Reactor {
     next_listener_id: u64,
     /// Draining for shutdown: no new listener registrations.
     draining: bool,
+    /// A MSG_RING wake failed: the executor switches to unparkers and re-wakes everyone.
+    pub(crate) ring_wake_failed: bool,
 }
 
 impl Reactor {
@@ -81,6 +83,7 @@ impl Reactor {
             counters,
             next_listener_id: 0,
             draining: false,
+            ring_wake_failed: false,
         }
     }
 
@@ -125,6 +128,11 @@ impl Reactor {
         }
     }
 
+    /// Queues MSG_RING wakes of sibling rings; false if this driver cannot send them.
+    pub(crate) fn push_ring_wake(&mut self, target: RawFd) -> bool {
+        self.driver.push_ring_wake(target)
+    }
+
     /// Steps 3 and 4: submit, wait, and dispatch completions.
     pub(crate) fn park(&mut self, wait: Wait) -> io::Result<()> {
         let mut completions = std::mem::take(&mut self.completions);
@@ -142,6 +150,14 @@ impl Reactor {
         if c.result == -libc::EFAULT {
             stats::add(&self.counters.efaults, 1);
             tracing::error!(token = c.token.0, "an op completed with EFAULT");
+        }
+        if c.token == crate::backend::WAKE_FAILED {
+            tracing::warn!(
+                "a MSG_RING wake failed ({}); falling back to eventfd wakes",
+                c.result
+            );
+            self.ring_wake_failed = true;
+            return;
         }
         match c.token.kind() {
             Some(OpKind::Recv) => self.on_recv(c),

@@ -127,6 +127,7 @@ impl Runtime {
         for (i, remote) in remotes.iter().enumerate() {
             let remote = remote.clone();
             let core_counters = counters[i].clone();
+            let siblings = remotes.clone();
             let ready = ready_tx.clone();
             let b = b.clone();
             let cpu = (b.pin).then(|| cpus[i % cpus.len()]);
@@ -145,7 +146,7 @@ impl Runtime {
                     if let Some(f) = &b.on_thread_start {
                         f(i);
                     }
-                    match setup_core(i, remote.clone(), core_counters, &b) {
+                    match setup_core(i, siblings, core_counters, &b) {
                         Ok((ctx, backend)) => {
                             let _ = ready.send(Ok(backend));
                             drop(ready);
@@ -291,7 +292,7 @@ fn shutdown_threads(remotes: &[Arc<Remote>], threads: Vec<thread::JoinHandle<()>
 /// Creates a core's buffers, driver, reactor and context, on the core's thread.
 fn setup_core(
     id: usize,
-    remote: Arc<Remote>,
+    siblings: Vec<Arc<Remote>>,
     counters: Arc<Counters>,
     b: &Builder,
 ) -> io::Result<(Rc<CoreCtx>, Backend)> {
@@ -306,7 +307,9 @@ fn setup_core(
         None => default_driver(&config, pool.clone())?,
     };
     let backend = driver.backend();
+    let remote = siblings[id].clone();
     remote.set_unparker(driver.unparker());
+    let ring_fd = driver.ring_fd();
     let limits = Limits {
         rx_cap: b.rx_cap,
         high_water: b.high_water,
@@ -321,9 +324,15 @@ fn setup_core(
         tasks: RefCell::new(Slab::new()),
         closing: Cell::new(false),
         drain_deadline: Cell::new(None),
+        siblings,
+        ring_wakes: RefCell::new(Vec::new()),
+        ring_wakes_enabled: Cell::new(ring_fd.is_some()),
         timers: RefCell::default(),
         counters,
     });
+    if let Some(fd) = ring_fd {
+        ctx.remote.set_ring_fd(fd);
+    }
     Ok((ctx, backend))
 }
 

@@ -24,6 +24,8 @@ use wake::EventFd;
 const BGID: u16 = 0;
 /// The token of the eventfd read.
 const WAKE_TOKEN: Token = Token(OpKind::Internal as u64);
+/// The token of the CQE a sibling core's MSG_RING posts on our ring.
+const RING_WAKE_TOKEN: Token = Token((2 << 8) | OpKind::Internal as u64);
 
 /// io_uring implementation of [`Driver`].
 pub(crate) struct UringDriver {
@@ -35,6 +37,8 @@ pub(crate) struct UringDriver {
     /// The eventfd read's target; boxed so its address is stable while the read is in flight.
     wake_buf: Box<u64>,
     wake_armed: bool,
+    /// The kernel has IORING_OP_MSG_RING (5.18): siblings may wake us through our ring.
+    msg_ring: bool,
     /// Dropping: the wake read must not be re-armed.
     closing: bool,
     /// SQEs that did not fit in the SQ this turn.
@@ -51,7 +55,7 @@ impl UringDriver {
         // (liburing's echo server uses 8x) so bursts don't overflow it.
         let cq_entries = (entries * 8).max(u32::from(pool.count()) * 2).min(1 << 16);
         let (ring, mode) = probe::setup(entries, cq_entries)?;
-        probe::check(&ring, mode)?;
+        let msg_ring = probe::check(&ring, mode)?;
         let buf_ring = BufRing::register(&ring, &pool, BGID).map_err(|e| {
             if e.raw_os_error() == Some(libc::EINVAL) {
                 io::Error::new(
@@ -70,6 +74,7 @@ impl UringDriver {
             wake,
             wake_buf: Box::new(0),
             wake_armed: false,
+            msg_ring,
             closing: false,
             backlog: Vec::new(),
             mode,
@@ -166,8 +171,11 @@ impl UringDriver {
             let flags = cqe.flags();
             let result = cqe.result();
             let more = cqueue::more(flags);
+            if token == RING_WAKE_TOKEN {
+                // A sibling's MSG_RING: its only job was to end our wait.
+                continue;
+            }
             if token == WAKE_TOKEN {
-                self.wake.rearmed();
                 self.wake_armed = false;
                 rearm_wake = result != -libc::ECANCELED && !self.closing;
                 continue;
@@ -261,6 +269,23 @@ impl Driver for UringDriver {
 
     fn unparker(&self) -> Arc<dyn Unpark> {
         self.wake.clone()
+    }
+
+    fn ring_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.msg_ring.then(|| self.ring.as_raw_fd())
+    }
+
+    fn push_ring_wake(&mut self, target: std::os::fd::RawFd) -> bool {
+        if !self.msg_ring {
+            return false;
+        }
+        // The target sees a CQE with the (ignored) wake token; we see one only on failure.
+        let sqe = opcode::MsgRingData::new(Fd(target), 0, RING_WAKE_TOKEN.0, None)
+            .build()
+            .flags(squeue::Flags::SKIP_SUCCESS)
+            .user_data(crate::backend::WAKE_FAILED.0);
+        self.push_sqe(&sqe);
+        true
     }
 }
 

@@ -46,11 +46,12 @@ pub(crate) fn setup(entries: u32, cq_entries: u32) -> io::Result<(IoUring, Setup
     ))
 }
 
-/// Checks that the kernel supports every opcode the driver uses.
+/// Checks that the kernel supports every opcode the driver needs; returns whether it also has
+/// MSG_RING (used for cross-core wakes when present).
 ///
 /// Multishot receive has no opcode of its own; it arrived in 6.0 together with
 /// SINGLE_ISSUER, so a ring that only came up `Plain` is refused.
-pub(crate) fn check(ring: &IoUring, mode: SetupMode) -> io::Result<()> {
+pub(crate) fn check(ring: &IoUring, mode: SetupMode) -> io::Result<bool> {
     let mut probe = Probe::new();
     ring.submitter().register_probe(&mut probe)?;
     let needed = [
@@ -75,5 +76,5 @@ pub(crate) fn check(ring: &IoUring, mode: SetupMode) -> io::Result<()> {
             "io_uring lacks SINGLE_ISSUER, so multishot receive (kernel 6.0) is missing",
         ));
     }
-    Ok(())
+    Ok(probe.is_supported(opcode::MsgRingData::CODE))
 }

@@ -2,14 +2,13 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::backend::Unpark;
 
-/// An eventfd plus a flag that spares redundant writes while a wake is already pending.
+/// An eventfd the ring keeps a read armed on. (Redundant wakes are spared by the core's
+/// mailbox, which writes only when no wake is pending.)
 pub(crate) struct EventFd {
     fd: OwnedFd,
-    pending: AtomicBool,
 }
 
 impl EventFd {
@@ -21,15 +20,7 @@ impl EventFd {
         }
         // SAFETY: fd is a fresh descriptor we own.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(EventFd {
-            fd,
-            pending: AtomicBool::new(false),
-        })
-    }
-
-    /// The read completed: the next unpark must write again.
-    pub(crate) fn rearmed(&self) {
-        self.pending.store(false, Ordering::SeqCst);
+        Ok(EventFd { fd })
     }
 }
 
@@ -41,10 +32,8 @@ impl AsRawFd for EventFd {
 
 impl Unpark for EventFd {
     fn unpark(&self) {
-        if !self.pending.swap(true, Ordering::SeqCst) {
-            let one: u64 = 1;
-            // SAFETY: writes 8 bytes from a live u64 to our eventfd.
-            let _ = unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
-        }
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to our eventfd.
+        let _ = unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
     }
 }

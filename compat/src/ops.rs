@@ -1,0 +1,170 @@
+//! The ops as readiness emulates them: each attempt makes its syscalls until the descriptor
+//! would block, the op ends, or its share of this park is used up, appending completions as
+//! it goes.
+
+use std::os::fd::RawFd;
+use std::rc::Rc;
+
+use corenet_engine::driver::{BufPool, Completion, Token};
+use mio::Interest;
+
+use crate::registry::Role;
+use crate::sys;
+
+/// Receives one op makes per park before the others get their turn (fairness: a fast sender
+/// must not keep the core from its other sockets).
+const READS_PER_PARK: usize = 16;
+/// Accepts one listener makes per park, for the same reason.
+const ACCEPTS_PER_PARK: usize = 64;
+
+/// What an op does.
+#[derive(Debug)]
+pub(crate) enum Kind {
+    /// Accept connections until cancelled or failed.
+    Accept,
+    /// Receive into pool buffers until cancelled, ended or failed.
+    Recv,
+    /// One `sendmsg` of the reactor's msghdr (its iov fields set when the op started).
+    Send {
+        /// The reactor's msghdr, valid until the final completion (contract guarantee 2).
+        msg: *const libc::msghdr,
+    },
+}
+
+/// A pending op.
+#[derive(Debug)]
+pub(crate) struct OpState {
+    /// Routes its completions.
+    pub(crate) token: Token,
+    /// The descriptor it works on.
+    pub(crate) fd: RawFd,
+    /// What it does.
+    pub(crate) kind: Kind,
+    /// A cancel arrived: end with `-ECANCELED` at the next attempt.
+    pub(crate) cancelled: bool,
+    /// In the ready list (or carried over to the next park); otherwise waiting for an event.
+    pub(crate) queued: bool,
+}
+
+impl OpState {
+    /// The place it takes on its descriptor.
+    pub(crate) fn role(&self) -> Role {
+        match self.kind {
+            Kind::Accept | Kind::Recv => Role::Reader,
+            Kind::Send { .. } => Role::Writer,
+        }
+    }
+}
+
+/// Where an attempt left its op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// The op ended with this result; its final completion is still to be reported.
+    Final(i32),
+    /// The descriptor would block: wait for this readiness.
+    Wait(Interest),
+    /// This park's share is used up and work may be left: try again next park.
+    Again,
+}
+
+/// Accepts until EAGAIN (or the per-park share); each descriptor is a completion.
+pub(crate) fn accept(fd: RawFd, token: Token, out: &mut Vec<Completion>) -> Step {
+    for _ in 0..ACCEPTS_PER_PARK {
+        match sys::accept(fd) {
+            Ok(conn) => out.push(Completion {
+                token,
+                result: conn,
+                more: true,
+                chunk: None,
+            }),
+            Err(e) if sys::would_block(e) => return Step::Wait(Interest::READABLE),
+            // The connection went away before we took it, or a signal: try the next one.
+            Err(libc::ECONNABORTED | libc::EPROTO | libc::EINTR) => {}
+            Err(e) => return Step::Final(-e),
+        }
+    }
+    Step::Again
+}
+
+/// What a receive attempt needs besides its op.
+pub(crate) struct RecvCtx<'a> {
+    /// The core's receive buffers.
+    pub(crate) pool: &'a Rc<BufPool>,
+    /// Ids of the buffers not lent out.
+    pub(crate) free: &'a mut Vec<u16>,
+    /// An event reported the read side closed or in error.
+    pub(crate) read_closed: bool,
+}
+
+/// Receives into free pool buffers until EAGAIN, end of stream, error, an empty pool or the
+/// per-park share; each run of bytes is a completion with its chunk.
+pub(crate) fn recv(fd: RawFd, token: Token, cx: RecvCtx<'_>, out: &mut Vec<Completion>) -> Step {
+    // Results are i32: a buffer larger than that could not report its length.
+    let size = (cx.pool.size() as usize).min(i32::MAX as usize);
+    for _ in 0..READS_PER_PARK {
+        let Some(bid) = cx.free.pop() else {
+            return starved(fd);
+        };
+        // SAFETY: `bid` was free, so no chunk views it and nothing else writes into it; the
+        // buffer is `size` bytes (or more) long.
+        match unsafe { sys::recv(fd, cx.pool.buf_ptr(bid), size) } {
+            Ok(0) => {
+                cx.free.push(bid);
+                return Step::Final(0);
+            }
+            Ok(n) => {
+                out.push(Completion {
+                    token,
+                    result: n as i32,
+                    more: true,
+                    chunk: Some(cx.pool.chunk(bid, n as u32)),
+                });
+                // A short read emptied the socket: any later byte raises a new edge. Unless
+                // the read side closed, whose end or error no new edge would announce.
+                if n < size && !cx.read_closed {
+                    return Step::Wait(Interest::READABLE);
+                }
+            }
+            Err(e) => {
+                cx.free.push(bid);
+                if sys::would_block(e) {
+                    return Step::Wait(Interest::READABLE);
+                }
+                if e != libc::EINTR {
+                    return Step::Final(-e);
+                }
+            }
+        }
+    }
+    Step::Again
+}
+
+/// No free buffer. As with io_uring, the receive ends with ENOBUFS only when there is
+/// something to receive (nothing is read, so nothing is lost); an idle socket keeps waiting.
+fn starved(fd: RawFd) -> Step {
+    match sys::peek(fd) {
+        Ok(0) => Step::Final(0),
+        Ok(_) => Step::Final(-libc::ENOBUFS),
+        Err(e) if sys::would_block(e) => Step::Wait(Interest::READABLE),
+        Err(libc::EINTR) => Step::Again,
+        Err(e) => Step::Final(-e),
+    }
+}
+
+/// One `sendmsg`; a partial send is a result like any other (the reactor resumes it).
+///
+/// # Safety
+///
+/// `msg` must be valid, with iovecs pointing at readable memory (contract guarantee 2).
+pub(crate) unsafe fn send(fd: RawFd, msg: *const libc::msghdr) -> Step {
+    loop {
+        // SAFETY: the caller guarantees msg and its iovecs are valid.
+        match unsafe { sys::sendmsg(fd, msg) } {
+            // sendmsg returns at most INT_MAX bytes on Linux (MAX_RW_COUNT) and macOS.
+            Ok(n) => return Step::Final(n as i32),
+            Err(e) if sys::would_block(e) => return Step::Wait(Interest::WRITABLE),
+            Err(libc::EINTR) => {}
+            Err(e) => return Step::Final(-e),
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! One poller registration per descriptor, for the union of what its pending ops wait for.
+//!
+//! A descriptor has at most two pending ops: a *reader* (an accept or a receive) and a
+//! *writer* (a send). It is registered lazily, the first time one of them has to wait
+//! (EAGAIN), and only ever widened while ops remain: narrowing would cost a syscall to save a
+//! spurious wake-up. When its last op ends it is deregistered, because the reactor closes the
+//! descriptor right after that op's final completion and the number may then be reused.
+
+use std::collections::HashMap;
+use std::os::fd::RawFd;
+
+use mio::event::Event;
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+
+/// Which of a descriptor's two op places an op takes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Role {
+    /// An accept or a receive: waits for readability.
+    Reader,
+    /// A send: waits for writability.
+    Writer,
+}
+
+/// What is known about one descriptor with pending ops.
+#[derive(Debug, Default)]
+struct Entry {
+    /// The pending reader op's id.
+    reader: Option<usize>,
+    /// The pending writer op's id.
+    writer: Option<usize>,
+    /// What the descriptor is registered for; `None` while not registered.
+    interest: Option<Interest>,
+    /// An event reported the read side closed or in error: a short read no longer proves the
+    /// socket drained (the end of stream or the error is still to be read).
+    read_closed: bool,
+}
+
+/// The descriptors that have pending ops, keyed by descriptor.
+#[derive(Debug, Default)]
+pub(crate) struct Registrations {
+    fds: HashMap<RawFd, Entry>,
+}
+
+/// The poller token of a descriptor (descriptors are non-negative).
+pub(crate) fn token_of(fd: RawFd) -> Token {
+    Token(fd as usize)
+}
+
+fn covers(have: Interest, want: Interest) -> bool {
+    (!want.is_readable() || have.is_readable()) && (!want.is_writable() || have.is_writable())
+}
+
+impl Registrations {
+    /// Records op `id` in `fd`'s `role` place. Returns whether `fd` was new (had no pending
+    /// op), or `Err(EBUSY)` when that place is taken (the reactor never does that).
+    pub(crate) fn attach(&mut self, fd: RawFd, role: Role, id: usize) -> Result<bool, i32> {
+        let fresh = !self.fds.contains_key(&fd);
+        let entry = self.fds.entry(fd).or_default();
+        let place = match role {
+            Role::Reader => &mut entry.reader,
+            Role::Writer => &mut entry.writer,
+        };
+        if place.is_some() {
+            return Err(libc::EBUSY);
+        }
+        *place = Some(id);
+        Ok(fresh)
+    }
+
+    /// Empties `fd`'s `role` place; when no op is left, deregisters `fd` and forgets it.
+    pub(crate) fn detach(&mut self, registry: &Registry, fd: RawFd, role: Role) {
+        let Some(entry) = self.fds.get_mut(&fd) else {
+            return;
+        };
+        match role {
+            Role::Reader => entry.reader = None,
+            Role::Writer => entry.writer = None,
+        }
+        if entry.reader.is_some() || entry.writer.is_some() {
+            return;
+        }
+        if entry.interest.is_some() {
+            if let Err(e) = registry.deregister(&mut SourceFd(&fd)) {
+                // Nothing depends on it: a closed descriptor has left the poller already.
+                tracing::debug!(fd, "deregister: {e}");
+            }
+        }
+        self.fds.remove(&fd);
+    }
+
+    /// Makes sure `fd` (which has a pending op) is registered for at least `interest`.
+    ///
+    /// Registering reports readiness that is already there, so an op that saw EAGAIN just
+    /// before misses nothing.
+    pub(crate) fn wait(
+        &mut self,
+        registry: &Registry,
+        fd: RawFd,
+        interest: Interest,
+    ) -> Result<(), i32> {
+        let entry = self.fds.get_mut(&fd).expect("waiting op is attached");
+        let result = match entry.interest {
+            Some(have) if covers(have, interest) => return Ok(()),
+            Some(have) => registry.reregister(&mut SourceFd(&fd), token_of(fd), have | interest),
+            None => match registry.register(&mut SourceFd(&fd), token_of(fd), interest) {
+                // A registration we did not know of: the number was closed and reused while
+                // still registered. Take it over.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    registry.reregister(&mut SourceFd(&fd), token_of(fd), interest)
+                }
+                r => r,
+            },
+        };
+        match result {
+            Ok(()) => {
+                entry.interest = Some(entry.interest.map_or(interest, |have| have | interest));
+                Ok(())
+            }
+            Err(e) => Err(e.raw_os_error().unwrap_or(libc::EIO)),
+        }
+    }
+
+    /// The pending ops `event` concerns: the reader on readability, the writer on
+    /// writability, both on an error or hang-up.
+    pub(crate) fn on_event(&mut self, event: &Event) -> [Option<usize>; 2] {
+        let fd = event.token().0 as RawFd;
+        let Some(entry) = self.fds.get_mut(&fd) else {
+            return [None, None];
+        };
+        let error = event.is_error();
+        if error || event.is_read_closed() {
+            entry.read_closed = true;
+        }
+        let reader = (error || event.is_readable() || event.is_read_closed())
+            .then_some(entry.reader)
+            .flatten();
+        let writer = (error || event.is_writable() || event.is_write_closed())
+            .then_some(entry.writer)
+            .flatten();
+        [reader, writer]
+    }
+
+    /// Whether an event reported `fd`'s read side closed or in error.
+    pub(crate) fn read_closed(&self, fd: RawFd) -> bool {
+        self.fds.get(&fd).is_some_and(|e| e.read_closed)
+    }
+
+    /// Descriptors with pending ops.
+    pub(crate) fn len(&self) -> usize {
+        self.fds.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn places_are_exclusive_and_freed() {
+        let poll = mio::Poll::new().unwrap();
+        let mut regs = Registrations::default();
+        assert_eq!(regs.attach(7, Role::Reader, 1), Ok(true));
+        assert_eq!(regs.attach(7, Role::Writer, 2), Ok(false));
+        assert_eq!(regs.attach(7, Role::Reader, 3), Err(libc::EBUSY));
+        regs.detach(poll.registry(), 7, Role::Reader);
+        assert_eq!(regs.len(), 1);
+        regs.detach(poll.registry(), 7, Role::Writer);
+        assert_eq!(regs.len(), 0);
+    }
+
+    #[test]
+    fn the_last_detach_deregisters() {
+        use std::os::fd::AsRawFd;
+        let poll = mio::Poll::new().unwrap();
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let fd = a.as_raw_fd();
+        let mut regs = Registrations::default();
+        regs.attach(fd, Role::Reader, 1).unwrap();
+        regs.wait(poll.registry(), fd, Interest::READABLE).unwrap();
+        regs.attach(fd, Role::Writer, 2).unwrap();
+        regs.wait(poll.registry(), fd, Interest::WRITABLE).unwrap();
+        regs.detach(poll.registry(), fd, Role::Writer);
+        // Still registered: a fresh registration is refused.
+        let again = poll
+            .registry()
+            .register(&mut SourceFd(&fd), token_of(fd), Interest::READABLE);
+        assert_eq!(again.unwrap_err().kind(), std::io::ErrorKind::AlreadyExists);
+        regs.detach(poll.registry(), fd, Role::Reader);
+        poll.registry()
+            .register(&mut SourceFd(&fd), token_of(fd), Interest::READABLE)
+            .expect("deregistered when its last op ended");
+    }
+
+    #[test]
+    fn interest_only_widens() {
+        assert!(covers(
+            Interest::READABLE | Interest::WRITABLE,
+            Interest::READABLE
+        ));
+        assert!(!covers(Interest::READABLE, Interest::WRITABLE));
+    }
+}
