@@ -31,8 +31,11 @@
 //! ```
 #![deny(missing_docs)]
 
+mod backend_choice;
+mod runtime;
+
 pub use corenet_engine::{
-    Backend, Builder, Chunk, CoreStats, Elapsed, JoinError, JoinHandle, OwnedBuf, RemoteHandle,
-    Runtime, RuntimeHandle, Server, Sleep, Socket, current_core, sleep, sleep_until, spawn_local,
-    timeout,
+    Backend, Chunk, CoreStats, Elapsed, JoinError, JoinHandle, OwnedBuf, RemoteHandle,
+    RuntimeHandle, Server, Sleep, Socket, current_core, sleep, sleep_until, spawn_local, timeout,
 };
+pub use runtime::{Builder, Runtime};

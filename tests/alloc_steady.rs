@@ -11,8 +11,16 @@ use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::{secs, watchdog};
-use corenet::{Backend, Runtime, Server};
+use common::backends::{builder, start};
+use common::secs;
+use corenet::{Backend, Server};
+
+backend_tests! {
+    zero_allocations_per_echoed_message(secs(120));
+}
+
+/// Both backends' runs count on flagged core threads: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 struct CountingAlloc;
 
@@ -65,14 +73,11 @@ fn exchange(conns: &mut [TcpStream], msg: usize, depth: usize, rounds: usize) {
     }
 }
 
-fn measure(write_copy: bool) -> (u64, usize) {
-    let rt = Runtime::builder()
-        .cores(1)
-        .pin(false)
-        .on_thread_start(|_| ON_CORE.with(|c| c.set(true)))
-        .build()
-        .unwrap();
-    assert_eq!(rt.backend(), Backend::IoUring);
+fn measure(backend: Backend, write_copy: bool) -> (u64, usize) {
+    let rt = start(
+        backend,
+        builder(1).on_thread_start(|_| ON_CORE.with(|c| c.set(true))),
+    );
     let server = Server::bind(&rt.handle(), "127.0.0.1:0".parse().unwrap()).unwrap();
     server.serve(move |socket| async move {
         while let Ok(Some(chunk)) = socket.read().await {
@@ -108,22 +113,16 @@ fn measure(write_copy: bool) -> (u64, usize) {
     (allocs, rounds * conns.len() * 4)
 }
 
-#[test]
-fn uring_zero_allocations_per_echoed_message() {
-    watchdog(
-        "uring_zero_allocations_per_echoed_message",
-        secs(120),
-        || {
-            for write_copy in [false, true] {
-                let (allocs, messages) = measure(write_copy);
-                eprintln!(
-                    "write_copy={write_copy}: {allocs} allocations on the core over {messages} messages"
-                );
-                assert_eq!(
-                    allocs, 0,
-                    "write_copy={write_copy}: {allocs} allocations over {messages} messages"
-                );
-            }
-        },
-    );
+fn zero_allocations_per_echoed_message(backend: Backend) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    for write_copy in [false, true] {
+        let (allocs, messages) = measure(backend, write_copy);
+        eprintln!(
+            "{backend:?} write_copy={write_copy}: {allocs} allocations on the core over {messages} messages"
+        );
+        assert_eq!(
+            allocs, 0,
+            "{backend:?} write_copy={write_copy}: {allocs} allocations over {messages} messages"
+        );
+    }
 }

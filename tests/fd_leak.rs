@@ -8,8 +8,16 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{reset_mid_stream, secs, watchdog};
+use common::backends::{builder, start};
+use common::{reset_mid_stream, secs};
 use corenet::{Backend, Runtime, Server};
+
+backend_tests! {
+    no_fd_leak_and_no_efault(secs(240));
+}
+
+/// The two backends' runs count the same process-wide descriptors: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
@@ -62,11 +70,11 @@ fn round(addr: std::net::SocketAddr, kind: u8) {
     }
 }
 
-#[test]
-fn uring_no_fd_leak_and_no_efault() {
-    watchdog("uring_no_fd_leak_and_no_efault", secs(240), || {
+fn no_fd_leak_and_no_efault(backend: Backend) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    {
         // Warm up what the process opens once (std's and tokio's lazies).
-        drop(Runtime::builder().cores(1).pin(false).build().unwrap());
+        drop(start(backend, builder(1)));
         let before = open_fds();
         for cycle in 0..3 {
             let rt = Runtime::builder()
@@ -114,5 +122,5 @@ fn uring_no_fd_leak_and_no_efault() {
         }
         let after = open_fds();
         assert_eq!(before, after, "descriptors before {before}, after {after}");
-    });
+    }
 }

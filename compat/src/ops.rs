@@ -29,6 +29,15 @@ pub(crate) enum Kind {
         /// The reactor's msghdr, valid until the final completion (contract guarantee 2).
         msg: *const libc::msghdr,
     },
+    /// A nonblocking connect: started once, then finished when the socket turns writable.
+    Connect {
+        /// The peer address, valid until the final completion (contract guarantee 2).
+        addr: *const libc::sockaddr,
+        /// Its length.
+        len: libc::socklen_t,
+        /// connect(2) has been called and returned EINPROGRESS.
+        started: bool,
+    },
 }
 
 /// A pending op.
@@ -51,7 +60,7 @@ impl OpState {
     pub(crate) fn role(&self) -> Role {
         match self.kind {
             Kind::Accept | Kind::Recv => Role::Reader,
-            Kind::Send { .. } => Role::Writer,
+            Kind::Send { .. } | Kind::Connect { .. } => Role::Writer,
         }
     }
 }
@@ -166,5 +175,36 @@ pub(crate) unsafe fn send(fd: RawFd, msg: *const libc::msghdr) -> Step {
             Err(libc::EINTR) => {}
             Err(e) => return Step::Final(-e),
         }
+    }
+}
+
+/// Starts a connect, or (once started) reads its outcome after the socket turned writable.
+///
+/// # Safety
+///
+/// `addr` must point at a valid socket address of `len` bytes (contract guarantee 2).
+pub(crate) unsafe fn connect(
+    fd: RawFd,
+    addr: *const libc::sockaddr,
+    len: libc::socklen_t,
+    started: &mut bool,
+) -> Step {
+    if *started {
+        return match sys::take_socket_error(fd) {
+            Ok(0) => Step::Final(0),
+            Ok(e) if e == libc::EINPROGRESS || e == libc::EALREADY => {
+                Step::Wait(Interest::WRITABLE)
+            }
+            Ok(e) | Err(e) => Step::Final(-e),
+        };
+    }
+    // SAFETY: the caller guarantees addr/len.
+    match unsafe { sys::connect(fd, addr, len) } {
+        Ok(()) => Step::Final(0),
+        Err(libc::EINPROGRESS | libc::EINTR) => {
+            *started = true;
+            Step::Wait(Interest::WRITABLE)
+        }
+        Err(e) => Step::Final(-e),
     }
 }

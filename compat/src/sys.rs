@@ -167,3 +167,38 @@ pub(crate) fn would_block(errno: i32) -> bool {
     // EAGAIN and EWOULDBLOCK are the same value on Linux and macOS, not on every Unix.
     errno == libc::EAGAIN || errno == libc::EWOULDBLOCK
 }
+
+/// `connect(2)` on a nonblocking socket.
+///
+/// # Safety
+///
+/// `addr` must point at a valid socket address of `len` bytes.
+pub(crate) unsafe fn connect(
+    fd: RawFd,
+    addr: *const libc::sockaddr,
+    len: libc::socklen_t,
+) -> Result<(), i32> {
+    // SAFETY: the caller guarantees addr/len; fd is the reactor's open socket.
+    if unsafe { libc::connect(fd, addr, len) } == 0 {
+        Ok(())
+    } else {
+        Err(errno())
+    }
+}
+
+/// Reads and clears the socket's pending error (`SO_ERROR`): a finished connect's outcome.
+pub(crate) fn take_socket_error(fd: RawFd) -> Result<i32, i32> {
+    let mut err: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: err/len are valid out-parameters of the sizes given.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&mut err as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if r == 0 { Ok(err) } else { Err(errno()) }
+}

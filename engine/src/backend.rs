@@ -56,6 +56,8 @@ pub enum OpKind {
     Recv = 2,
     /// A send.
     Send = 3,
+    /// A connect.
+    Connect = 5,
     /// The driver's own ops (its wake-up read); never reported.
     Internal = 4,
 }
@@ -73,6 +75,7 @@ impl Token {
             2 => Some(OpKind::Recv),
             3 => Some(OpKind::Send),
             4 => Some(OpKind::Internal),
+            5 => Some(OpKind::Connect),
             _ => None,
         }
     }
@@ -99,6 +102,18 @@ pub enum Op {
         /// The connected socket.
         fd: RawFd,
         /// Routes the completions.
+        token: Token,
+    },
+    /// Connect a (nonblocking) stream socket; the one completion's `result` is 0 or
+    /// `-errno` (e.g. `-ECONNREFUSED`).
+    Connect {
+        /// The socket.
+        fd: RawFd,
+        /// The peer address, valid until the completion (guarantee 2).
+        addr: *const libc::sockaddr,
+        /// Its length.
+        len: libc::socklen_t,
+        /// Routes the completion.
         token: Token,
     },
     /// Send `iovcnt` iovecs in one call without raising SIGPIPE (MSG_NOSIGNAL, or SO_NOSIGPIPE

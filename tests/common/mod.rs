@@ -12,6 +12,7 @@
 //! * [`pattern`]: the seekable pseudo-random byte streams and checksum they use.
 #![allow(dead_code)]
 
+pub mod backends;
 pub mod blocking;
 pub mod pattern;
 pub mod stress;

@@ -135,6 +135,21 @@ impl CompatDriver {
                     }
                     self.start(fd, token, Kind::Send { msg }, out);
                 }
+                Op::Connect {
+                    fd,
+                    addr,
+                    len,
+                    token,
+                } => self.start(
+                    fd,
+                    token,
+                    Kind::Connect {
+                        addr,
+                        len,
+                        started: false,
+                    },
+                    out,
+                ),
                 Op::Cancel { target } => self.cancel(target),
             }
         }
@@ -165,7 +180,9 @@ impl CompatDriver {
             // accept(2) has no "don't wait" flag: a blocking listener would block the core.
             (Kind::Accept, _) => sys::set_nonblocking(fd),
             // A stream socket new to us may come from elsewhere than our accept.
-            (Kind::Recv | Kind::Send { .. }, true) => sys::prepare_stream(fd),
+            (Kind::Recv | Kind::Send { .. } | Kind::Connect { .. }, true) => {
+                sys::prepare_stream(fd)
+            }
             _ => Ok(()),
         };
         match prepared {
@@ -226,6 +243,15 @@ impl CompatDriver {
                     // SAFETY: the reactor keeps the msghdr and its iovecs valid until this
                     // op's final completion (contract guarantee 2), which has not come yet.
                     Kind::Send { msg } => unsafe { ops::send(fd, msg) },
+                    Kind::Connect {
+                        addr,
+                        len,
+                        ref mut started,
+                    } => {
+                        // SAFETY: as for sends: the reactor keeps the address valid until the
+                        // final completion.
+                        unsafe { ops::connect(fd, addr, len, started) }
+                    }
                 }
             };
             match step {

@@ -3,14 +3,15 @@
 use std::fmt;
 use std::future::poll_fn;
 use std::io;
-use std::net::SocketAddr;
-use std::os::fd::BorrowedFd;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::{BorrowedFd, IntoRawFd};
+use std::path::Path;
 use std::rc::Rc;
 
-use socket2::SockRef;
+use socket2::{Domain, Protocol, SockAddr, SockRef};
 
 use crate::buf::{Chunk, OwnedBuf};
-use crate::executor::context::CoreCtx;
+use crate::executor::context::{self, CoreCtx};
 
 /// A connected TCP socket living on one core (`!Send`).
 ///
@@ -29,6 +30,93 @@ pub struct Socket {
 impl Socket {
     pub(crate) fn new(ctx: Rc<CoreCtx>, slot: usize) -> Socket {
         Socket { ctx, slot }
+    }
+
+    /// Connects to `addr` from the current core.
+    ///
+    /// # Errors
+    ///
+    /// `ECONNREFUSED` when nothing listens there, `ENETUNREACH`/`EHOSTUNREACH`,
+    /// `ETIMEDOUT`, or the socket-creation error.
+    ///
+    /// # Panics
+    ///
+    /// When called from a thread that is not a corenet core.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future cancels the connect and closes the socket.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f() -> std::io::Result<()> {
+    /// let socket = corenet_engine::Socket::connect("127.0.0.1:7000".parse().unwrap()).await?;
+    /// socket.write(b"hello").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(addr: SocketAddr) -> io::Result<Socket> {
+        let socket = stream_socket(Domain::for_address(addr), Some(Protocol::TCP))?;
+        Self::connect_socket(socket, SockAddr::from(addr)).await
+    }
+
+    /// Resolves `host` (off the core, on a small blocking pool) and connects to the first
+    /// address that accepts.
+    ///
+    /// # Errors
+    ///
+    /// The lookup error (`ErrorKind::NotFound`-like `ENOTFOUND` semantics come from the
+    /// system resolver), or the last connect error.
+    ///
+    /// # Panics
+    ///
+    /// When called from a thread that is not a corenet core.
+    pub async fn connect_host(host: &str, port: u16) -> io::Result<Socket> {
+        let host = host.to_owned();
+        let addrs: Vec<SocketAddr> = blocking::unblock(move || {
+            (host.as_str(), port)
+                .to_socket_addrs()
+                .map(Iterator::collect)
+        })
+        .await?;
+        let mut last = io::Error::new(io::ErrorKind::NotFound, "the name resolved to no address");
+        for addr in addrs {
+            match Self::connect(addr).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// Connects to a Unix domain socket at `path` (a leading NUL byte names a Linux abstract
+    /// socket).
+    ///
+    /// # Errors
+    ///
+    /// `ENOENT` when there is no such socket, `ECONNREFUSED` when nobody listens on it,
+    /// `EINVAL` for a path longer than the platform allows (never truncated).
+    ///
+    /// # Panics
+    ///
+    /// When called from a thread that is not a corenet core.
+    pub async fn connect_unix(path: impl AsRef<Path>) -> io::Result<Socket> {
+        let addr = super::sys::unix_addr(path.as_ref())?;
+        let socket = stream_socket(Domain::UNIX, None)?;
+        Self::connect_socket(socket, addr).await
+    }
+
+    async fn connect_socket(socket: socket2::Socket, addr: SockAddr) -> io::Result<Socket> {
+        let ctx = context::current();
+        let slot = ctx
+            .reactor
+            .borrow_mut()
+            .start_connect(socket.into_raw_fd(), addr);
+        // From here the reactor owns the fd; dropping `socket` (on error or cancel) cancels
+        // the connect and closes it once the op has completed.
+        let socket = Socket::new(ctx, slot);
+        poll_fn(|cx| socket.ctx.reactor.borrow_mut().poll_connect(slot, cx)).await?;
+        Ok(socket)
     }
 
     /// The next received bytes; `Ok(None)` at end of stream (the peer half-closed).
@@ -178,4 +266,11 @@ impl fmt::Debug for Socket {
             .field("slot", &self.slot)
             .finish()
     }
+}
+
+/// A nonblocking, close-on-exec stream socket.
+fn stream_socket(domain: Domain, protocol: Option<Protocol>) -> io::Result<socket2::Socket> {
+    let socket = socket2::Socket::new(domain, super::sys::stream_type(), protocol)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
 }

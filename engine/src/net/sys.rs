@@ -3,7 +3,6 @@
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
-
 use std::path::Path;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -11,10 +10,23 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 /// Node's default listen backlog.
 pub(crate) const DEFAULT_BACKLOG: i32 = 511;
 
+/// SOCK_STREAM, close-on-exec where the platform takes it as a flag (Apple platforms have no
+/// SOCK_CLOEXEC; socket2 sets FD_CLOEXEC there itself).
+pub(crate) fn stream_type() -> Type {
+    #[cfg(any(target_os = "macos", target_os = "ios"))]
+    {
+        Type::STREAM
+    }
+    #[cfg(not(any(target_os = "macos", target_os = "ios")))]
+    {
+        Type::STREAM.cloexec()
+    }
+}
+
 fn listener_socket(addr: &SocketAddr) -> io::Result<Socket> {
     let socket = Socket::new(
         Domain::for_address(*addr),
-        Type::STREAM.cloexec(),
+        stream_type(),
         Some(Protocol::TCP),
     )?;
     // Like libuv: rebinding over TIME_WAIT connections after a restart must work.
@@ -76,7 +88,7 @@ pub(crate) fn unix_addr(path: &Path) -> io::Result<SockAddr> {
 /// A listening Unix stream socket at `path`.
 pub(crate) fn bind_unix(path: &Path, backlog: i32) -> io::Result<OwnedFd> {
     let addr = unix_addr(path)?;
-    let socket = Socket::new(Domain::UNIX, Type::STREAM.cloexec(), None)?;
+    let socket = Socket::new(Domain::UNIX, stream_type(), None)?;
     socket.set_nonblocking(true)?;
     socket.bind(&addr)?;
     socket.listen(backlog)?;

@@ -21,6 +21,16 @@ pub(crate) enum RxState {
     Starved,
 }
 
+/// Where an outgoing connect stands.
+pub(crate) enum ConnectState {
+    /// Not connecting (accepted, or connected).
+    Done,
+    /// In flight; the op points at the boxed address, kept here until its completion.
+    InFlight { _addr: Box<socket2::SockAddr> },
+    /// Failed with this errno.
+    Failed(i32),
+}
+
 /// How the write side stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum WrState {
@@ -60,6 +70,7 @@ pub(crate) struct Conn {
     pub(crate) released: bool,
     /// Destroyed: unsent bytes are discarded, never sent.
     pub(crate) discard: bool,
+    pub(crate) connect: ConnectState,
 }
 
 impl Conn {
@@ -82,12 +93,15 @@ impl Conn {
             flush_waker: None,
             released: false,
             discard: false,
+            connect: ConnectState::Done,
         }
     }
 
     /// An op of this connection is still in flight.
     pub(crate) fn ops_in_flight(&self) -> bool {
-        matches!(self.rx_state, RxState::Armed | RxState::Cancelling) || self.tx_in_flight > 0
+        matches!(self.rx_state, RxState::Armed | RxState::Cancelling)
+            || self.tx_in_flight > 0
+            || matches!(self.connect, ConnectState::InFlight { .. })
     }
 
     /// Everything queued has reached the kernel (or the send side failed).

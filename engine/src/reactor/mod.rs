@@ -17,7 +17,7 @@ use slab::Slab;
 use crate::backend::{Completion, Driver, Op, OpKind, Token, Wait};
 use crate::buf::{BufPool, Chunk, OwnedBuf, TxBuf, WritePool};
 use crate::stats::{self, Counters};
-use conn::{Conn, RxState, WrState, set_waker};
+use conn::{Conn, ConnectState, RxState, WrState, set_waker};
 use listener::Listener;
 use send_slot::{MAX_IOV, SendSlot};
 use std::sync::Arc;
@@ -163,6 +163,7 @@ impl Reactor {
             Some(OpKind::Recv) => self.on_recv(c),
             Some(OpKind::Send) => self.on_send(c),
             Some(OpKind::Accept) => self.on_accept(c),
+            Some(OpKind::Connect) => self.on_connect(c),
             Some(OpKind::Internal) | None => {}
         }
     }
@@ -469,6 +470,54 @@ impl Reactor {
 
     // ---- connections ---------------------------------------------------------------------
 
+    /// Registers a new socket and starts connecting it to `addr`; the reactor now owns `fd`.
+    pub(crate) fn start_connect(&mut self, fd: RawFd, addr: socket2::SockAddr) -> usize {
+        let slot = self.conns.insert(Conn::new(fd));
+        let addr = Box::new(addr);
+        let (ptr, len) = (addr.as_ptr().cast::<libc::sockaddr>(), addr.len());
+        self.conns[slot].connect = ConnectState::InFlight { _addr: addr };
+        self.push(Op::Connect {
+            fd,
+            addr: ptr,
+            len,
+            token: Token::new(OpKind::Connect, slot),
+        });
+        slot
+    }
+
+    pub(crate) fn poll_connect(
+        &mut self,
+        slot: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        let conn = &mut self.conns[slot];
+        match conn.connect {
+            ConnectState::Done => Poll::Ready(Ok(())),
+            ConnectState::Failed(errno) => Poll::Ready(Err(io::Error::from_raw_os_error(errno))),
+            ConnectState::InFlight { .. } => {
+                set_waker(&mut conn.write_waker, cx.waker());
+                Poll::Pending
+            }
+        }
+    }
+
+    fn on_connect(&mut self, c: Completion) {
+        let slot = c.token.slot();
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        // The address box may go now: the op is complete.
+        conn.connect = if c.result == 0 {
+            ConnectState::Done
+        } else {
+            ConnectState::Failed(-c.result)
+        };
+        if let Some(w) = conn.write_waker.take() {
+            w.wake();
+        }
+        self.maybe_close(slot);
+    }
+
     /// Registers an open, connected socket; the reactor now owns `fd`.
     pub(crate) fn add_conn(&mut self, fd: RawFd) -> usize {
         self.conns.insert(Conn::new(fd))
@@ -486,6 +535,7 @@ impl Reactor {
         conn.write_waker = None;
         conn.flush_waker = None;
         conn.rx.clear();
+        let connecting = matches!(conn.connect, ConnectState::InFlight { .. });
         match conn.rx_state {
             RxState::Armed => {
                 conn.rx_state = RxState::Cancelling;
@@ -495,6 +545,11 @@ impl Reactor {
             }
             RxState::Starved => conn.rx_state = RxState::Idle,
             RxState::Idle | RxState::Cancelling => {}
+        }
+        if connecting {
+            self.push(Op::Cancel {
+                target: Token::new(OpKind::Connect, slot),
+            });
         }
         self.maybe_close(slot);
     }

@@ -2,7 +2,7 @@
 
 mod builder;
 mod join;
-#[cfg(target_os = "linux")]
+#[cfg(unix)]
 mod signals;
 
 use std::cell::{Cell, RefCell};
@@ -45,6 +45,13 @@ pub struct DriverConfig {
     pub core: usize,
     /// Submission queue entries (io_uring) or events per poll (readiness backends).
     pub ring_entries: u32,
+}
+
+impl DriverConfig {
+    /// A configuration for core `core` (backend crates use it in their own tests).
+    pub fn new(core: usize, ring_entries: u32) -> Self {
+        DriverConfig { core, ring_entries }
+    }
 }
 
 /// Builds a core's driver on the core's thread, over the core's receive pool.
@@ -136,7 +143,7 @@ impl Runtime {
                 .spawn(move || {
                     // Cores never take SIGINT/SIGTERM: they go to a thread that handles them
                     // (default action, or shutdown_on_signals' signalfd).
-                    #[cfg(target_os = "linux")]
+                    #[cfg(unix)]
                     signals::block_in_this_thread();
                     if let Some(cpu) = cpu {
                         if !core_affinity::set_for_current(cpu) {
@@ -297,7 +304,6 @@ fn setup_core(
     b: &Builder,
 ) -> io::Result<(Rc<CoreCtx>, Backend)> {
     let pool = BufPool::new(b.buffer_count, b.buffer_size)?;
-    #[cfg(target_os = "linux")]
     let config = DriverConfig {
         core: id,
         ring_entries: b.ring_entries,
@@ -416,13 +422,13 @@ impl RuntimeHandle {
     /// Turns SIGINT and SIGTERM into [`shutdown_graceful(grace)`](Self::shutdown_graceful).
     ///
     /// Call it from the main thread before starting other threads: it blocks both signals in
-    /// the calling thread (core threads always block them) and reads them from a signalfd on
-    /// a small thread of its own. Threads that do not block them still get the default action.
+    /// the calling thread (core threads always block them) and takes them with `sigwait` on a
+    /// small thread of its own. Threads that do not block them still get the default action.
     ///
     /// # Errors
     ///
-    /// The `signalfd` or thread-spawn error.
-    #[cfg(target_os = "linux")]
+    /// The thread-spawn error.
+    #[cfg(unix)]
     pub fn shutdown_on_signals(&self, grace: Duration) -> io::Result<()> {
         signals::watch(self.clone(), grace)
     }

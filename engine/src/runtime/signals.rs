@@ -1,7 +1,7 @@
-//! SIGINT/SIGTERM turned into a graceful shutdown, through a signalfd (Linux).
+//! SIGINT/SIGTERM turned into a graceful shutdown: the signals are blocked and a small thread
+//! takes them with `sigwait` (as a signalfd would, but on every Unix).
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::thread;
 use std::time::Duration;
 
@@ -31,29 +31,23 @@ pub(crate) fn block_in_this_thread() {
 /// See [`RuntimeHandle::shutdown_on_signals`].
 pub(crate) fn watch(handle: RuntimeHandle, grace: Duration) -> io::Result<()> {
     block_in_this_thread();
-    let set = shutdown_signals();
-    // SAFETY: set is valid; the result is checked.
-    let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh descriptor we own.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // The watcher inherits the blocked mask and waits for the pending signal.
     thread::Builder::new()
         .name("corenet-signals".into())
         .spawn(move || {
-            let mut info = [0u8; std::mem::size_of::<libc::signalfd_siginfo>()];
-            loop {
-                // SAFETY: reads into a local buffer of the size signalfd writes.
-                let n = unsafe { libc::read(fd.as_raw_fd(), info.as_mut_ptr().cast(), info.len()) };
-                if n > 0 {
-                    break;
-                }
-                if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-                    return;
-                }
+            let set = shutdown_signals();
+            let mut signal: libc::c_int = 0;
+            // SAFETY: set is a valid sigset_t whose signals are blocked in this thread; signal is a
+            // valid out-parameter.
+            let r = unsafe { libc::sigwait(&set, &mut signal) };
+            if r != 0 {
+                tracing::error!("sigwait failed: {}", io::Error::from_raw_os_error(r));
+                return;
             }
-            tracing::info!("shutdown signal received; draining for up to {grace:?}");
+            tracing::info!(
+                signal,
+                "shutdown signal received; draining for up to {grace:?}"
+            );
             handle.shutdown_graceful(grace);
         })?;
     Ok(())

@@ -241,6 +241,14 @@ impl Driver for UringDriver {
                         .user_data(token.0)
                 }
             }
+            Op::Connect {
+                fd,
+                addr,
+                len,
+                token,
+            } => opcode::Connect::new(Fd(fd), addr, len)
+                .build()
+                .user_data(token.0),
             Op::Cancel { target } => opcode::AsyncCancel::new(target.0).build().user_data(0),
         };
         self.push_sqe(&sqe);

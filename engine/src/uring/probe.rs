@@ -61,6 +61,7 @@ pub(crate) fn check(ring: &IoUring, mode: SetupMode) -> io::Result<bool> {
         (opcode::SendMsg::CODE, "SENDMSG"),
         (opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
         (opcode::Read::CODE, "READ"),
+        (opcode::Connect::CODE, "CONNECT"),
     ];
     for (code, name) in needed {
         if !probe.is_supported(code) {

@@ -1,0 +1,250 @@
+//! Lifecycle, on both backends: Unix sockets (path and abstract), graceful shutdown with a deadline,
+//! Server::close, panicking handlers, tasks spawned across cores and threads.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::backends::{builder, start};
+use common::{echo_roundtrip, secs};
+use corenet::{Backend, Server, Socket};
+
+backend_tests! {
+    unix_path_echo_and_unlink_on_close(secs(30));
+    unix_path_too_long_is_einval(secs(10));
+    server_close_stops_accepting(secs(30));
+    runtimes_start_and_stop_promptly(secs(60));
+    unix_abstract_name_echo(secs(30));
+    graceful_shutdown_drains_then_destroys_within_deadline(secs(60));
+    graceful_shutdown_ends_early_when_connections_finish(secs(60));
+    panicking_handler_leaves_core_serving(secs(30));
+    spawn_on_from_core_and_from_plain_thread(secs(30));
+}
+
+async fn echo(socket: Socket) {
+    while let Ok(Some(chunk)) = socket.read().await {
+        if socket.write_owned(chunk).await.is_err() {
+            return;
+        }
+    }
+    let _ = socket.shutdown().await;
+}
+
+fn unix_roundtrip(mut s: UnixStream, payload: &[u8]) {
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(payload).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut back = Vec::new();
+    s.read_to_end(&mut back).unwrap();
+    assert_eq!(back, payload);
+}
+
+fn unix_path_echo_and_unlink_on_close(backend: Backend) {
+    let rt = start(backend, builder(2));
+    let dir = std::env::temp_dir().join(format!("corenet-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("echo.sock");
+    let _ = std::fs::remove_file(&path);
+    let server = Server::bind_unix(&rt.handle(), &path).unwrap();
+    server.serve(echo);
+    assert_eq!(server.unix_path(), Some(path.as_path()));
+    // Taken path: EADDRINUSE.
+    let err = Server::bind_unix(&rt.handle(), &path).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+    for i in 0..20 {
+        unix_roundtrip(UnixStream::connect(&path).unwrap(), &vec![i as u8; 100_000]);
+    }
+    server.close();
+    assert!(!path.exists(), "the socket file was not unlinked on close");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+fn unix_abstract_name_echo(backend: Backend) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::linux::net::SocketAddrExt;
+        let rt = start(backend, builder(1));
+        let name = format!("corenet-test-{}-abstract", std::process::id());
+        let server = Server::bind_unix(&rt.handle(), format!("\0{name}")).unwrap();
+        server.serve(echo);
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        unix_roundtrip(UnixStream::connect_addr(&addr).unwrap(), b"abstract hello");
+    }
+    #[cfg(not(target_os = "linux"))]
+    eprintln!("skipped on {backend:?}: abstract socket names are Linux-only");
+}
+
+fn unix_path_too_long_is_einval(backend: Backend) {
+    let rt = start(backend, builder(1));
+    let long = std::env::temp_dir().join("x".repeat(200));
+    let err = Server::bind_unix(&rt.handle(), &long).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EINVAL), "{err}");
+}
+
+fn graceful_shutdown_drains_then_destroys_within_deadline(backend: Backend) {
+    let rt = start(backend, builder(2));
+    let server = Server::bind(&rt.handle(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    server.serve(echo);
+    let addr = server.local_addr();
+    // Idle connections on both cores (none of them will ever finish by itself)...
+    let idle: Vec<TcpStream> = (0..16).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    // ...and one that is mid-conversation.
+    let mut busy = TcpStream::connect(addr).unwrap();
+    busy.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    busy.write_all(b"ping").unwrap();
+    let mut b = [0u8; 4];
+    busy.read_exact(&mut b).unwrap();
+    let started = Instant::now();
+    let handle = rt.handle();
+    let shutdown = std::thread::spawn(move || rt.shutdown_graceful(Duration::from_secs(2)));
+    // Accepting stops at once...
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "still accepting after shutdown_graceful"
+    );
+    // ...while open connections keep being served until the deadline.
+    busy.write_all(b"pong").unwrap();
+    busy.read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"pong");
+    shutdown.join().unwrap();
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) - Duration::from_millis(50),
+        "returned before the deadline: {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(10),
+        "graceful shutdown took {took:?}"
+    );
+    // The connections still open at the deadline were destroyed: reads see EOF or reset.
+    for mut s in idle {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 1];
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => {}
+            Ok(n) => panic!("read {n} bytes from a destroyed connection"),
+        }
+    }
+    drop(handle);
+}
+
+fn graceful_shutdown_ends_early_when_connections_finish(backend: Backend) {
+    let rt = start(backend, builder(2));
+    let server = Server::bind(&rt.handle(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    server.serve(echo);
+    echo_roundtrip(server.local_addr(), 10_000, 1).unwrap();
+    let started = Instant::now();
+    rt.shutdown_graceful(Duration::from_secs(30));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "waited for a deadline with no connection open"
+    );
+}
+
+fn server_close_stops_accepting(backend: Backend) {
+    let rt = start(backend, builder(2));
+    let server = Server::bind(&rt.handle(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    server.serve(echo);
+    let addr = server.local_addr();
+    let mut open = TcpStream::connect(addr).unwrap();
+    open.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // A round trip makes sure it was accepted (one still in the backlog is reset by close).
+    let mut b = [0u8; 3];
+    open.write_all(b"xyz").unwrap();
+    open.read_exact(&mut b).unwrap();
+    server.close();
+    assert!(server.is_closed());
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(TcpStream::connect(addr).is_err(), "accepting after close");
+    // The connection accepted before close is still served.
+    open.write_all(b"abc").unwrap();
+    open.read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"abc");
+    // accept() on a closed server is an error, not a hang.
+    let s2 = server.clone();
+    let err = rt.block_on(0, move || async move {
+        s2.accept().await.map(|_| ()).unwrap_err().kind()
+    });
+    assert_eq!(err, std::io::ErrorKind::NotConnected);
+    // The port can be bound again.
+    let again = Server::bind(&rt.handle(), addr).unwrap();
+    again.serve(echo);
+    echo_roundtrip(addr, 1000, 2).unwrap();
+}
+
+fn panicking_handler_leaves_core_serving(backend: Backend) {
+    let rt = start(backend, builder(1));
+    let server = Server::bind(&rt.handle(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    server.serve(|socket| async move {
+        while let Ok(Some(chunk)) = socket.read().await {
+            if &chunk[..] == b"panic" {
+                panic!("handler asked to panic");
+            }
+            if socket.write_owned(chunk).await.is_err() {
+                return;
+            }
+        }
+    });
+    let addr = server.local_addr();
+    for _ in 0..3 {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"panic").unwrap();
+        // Its connection is destroyed: EOF or reset, not a hang.
+        let mut buf = [0u8; 16];
+        assert!(matches!(s.read(&mut buf), Ok(0) | Err(_)));
+    }
+    echo_roundtrip(addr, 100_000, 5).unwrap();
+}
+
+fn spawn_on_from_core_and_from_plain_thread(backend: Backend) {
+    let rt = start(backend, builder(2));
+    // From a plain thread.
+    let h = rt.handle();
+    let from_thread = std::thread::spawn(move || {
+        h.spawn_on(1, || async { corenet::current_core() })
+            .join()
+            .unwrap()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(from_thread, Some(1));
+    // From core 0, awaited there.
+    let h = rt.handle();
+    let (tx, rx) = mpsc::channel();
+    rt.block_on(0, move || async move {
+        let there = h
+            .spawn_on(1, || async { corenet::current_core() })
+            .await
+            .unwrap();
+        tx.send((corenet::current_core(), there)).unwrap();
+    });
+    assert_eq!(rx.recv().unwrap(), (Some(0), Some(1)));
+    if backend == Backend::IoUring {
+        // Core 0 woke core 1 through its ring (MSG_RING), not an eventfd write.
+        assert!(rt.stats()[0].ring_wakes > 0, "{:?}", rt.stats());
+    }
+    // A panicking task reports a JoinError, and the core lives on.
+    let joined = rt.spawn_on(1, || async { panic!("boom") }).join();
+    assert!(joined.is_err(), "a panicking task reported success");
+    assert_eq!(rt.block_on(1, || async { 5 }), 5);
+}
+
+fn runtimes_start_and_stop_promptly(backend: Backend) {
+    let started = Instant::now();
+    for _ in 0..50 {
+        drop(start(backend, builder(2)));
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "50 runtimes took {:?}",
+        started.elapsed()
+    );
+}
