@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use corenet::{Runtime, Server};
+use corenet::{Backend, Runtime, Server};
 
 #[derive(Parser, Debug)]
 #[command(about = "corenet echo server")]
@@ -38,14 +38,15 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
     let args = Args::parse();
-    if args.backend != "uring" {
-        eprintln!(
-            "echo: --backend {} is not available yet (the compat backend is its own issue)",
-            args.backend
-        );
-        return ExitCode::from(2);
-    }
-    let mut builder = Runtime::builder();
+    let backend = match args.backend.as_str() {
+        "uring" => Backend::IoUring,
+        "compat" => Backend::Compat,
+        other => {
+            eprintln!("echo: --backend {other}: expected uring or compat");
+            return ExitCode::from(2);
+        }
+    };
+    let mut builder = Runtime::builder().backend(backend);
     if let Some(n) = args.cores {
         builder = builder.cores(n);
     }
