@@ -35,7 +35,8 @@ mod backend_choice;
 mod runtime;
 
 pub use corenet_engine::{
-    Backend, Chunk, CoreStats, Elapsed, JoinError, JoinHandle, OwnedBuf, RemoteHandle,
-    RuntimeHandle, Server, Sleep, Socket, current_core, sleep, sleep_until, spawn_local, timeout,
+    Backend, Chunk, CoreStats, Elapsed, JoinError, JoinHandle, ListenOptions, OwnedBuf,
+    RemoteHandle, RuntimeHandle, Server, Sleep, Socket, current_core, sleep, sleep_until,
+    spawn_local, timeout,
 };
 pub use runtime::{Builder, Runtime};

@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 
 use common::backends::{builder, start};
 use common::{echo_roundtrip, secs};
-use corenet::{Backend, Server, Socket};
+use corenet::{Backend, ListenOptions, Server, Socket};
 
 backend_tests! {
+    single_acceptor_hands_connections_round_robin(secs(30));
     unix_path_echo_and_unlink_on_close(secs(30));
     unix_path_too_long_is_einval(secs(10));
     server_close_stops_accepting(secs(30));
@@ -32,6 +33,17 @@ async fn echo(socket: Socket) {
         }
     }
     let _ = socket.shutdown().await;
+}
+
+/// Connects to `addr` until refused (the cores have closed their listeners), at most 2 s.
+fn assert_refused_soon(addr: std::net::SocketAddr, after: &str) {
+    for _ in 0..200 {
+        if TcpStream::connect(addr).is_err() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("still accepting 2 s after {after}");
 }
 
 fn unix_roundtrip(mut s: UnixStream, payload: &[u8]) {
@@ -102,12 +114,8 @@ fn graceful_shutdown_drains_then_destroys_within_deadline(backend: Backend) {
     let started = Instant::now();
     let handle = rt.handle();
     let shutdown = std::thread::spawn(move || rt.shutdown_graceful(Duration::from_secs(2)));
-    // Accepting stops at once...
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(
-        TcpStream::connect(addr).is_err(),
-        "still accepting after shutdown_graceful"
-    );
+    // Accepting stops at once (within the time the cores take to see the request)...
+    assert_refused_soon(addr, "shutdown_graceful");
     // ...while open connections keep being served until the deadline.
     busy.write_all(b"pong").unwrap();
     busy.read_exact(&mut b).unwrap();
@@ -161,8 +169,7 @@ fn server_close_stops_accepting(backend: Backend) {
     open.read_exact(&mut b).unwrap();
     server.close();
     assert!(server.is_closed());
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(TcpStream::connect(addr).is_err(), "accepting after close");
+    assert_refused_soon(addr, "close");
     // The connection accepted before close is still served.
     open.write_all(b"abc").unwrap();
     open.read_exact(&mut b).unwrap();
@@ -247,4 +254,54 @@ fn runtimes_start_and_stop_promptly(backend: Backend) {
         "50 runtimes took {:?}",
         started.elapsed()
     );
+}
+
+fn single_acceptor_hands_connections_round_robin(backend: Backend) {
+    let rt = start(backend, builder(2));
+    let options = ListenOptions::default().single_acceptor(true);
+    let server = Server::bind_with(&rt.handle(), "127.0.0.1:0".parse().unwrap(), options).unwrap();
+    // "?" asks which core the connection is on; anything else is echoed.
+    server.serve(|socket| async move {
+        while let Ok(Some(chunk)) = socket.read().await {
+            let r = if &chunk[..] == b"?" {
+                socket.write(&[socket.core() as u8]).await
+            } else {
+                socket.write_owned(chunk).await
+            };
+            if r.is_err() {
+                return;
+            }
+        }
+        let _ = socket.shutdown().await;
+    });
+    let addr = server.local_addr();
+    let mut cores = Vec::new();
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"?").unwrap();
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).unwrap();
+        cores.push(b[0]);
+        held.push(s);
+    }
+    // Strict alternation: one acceptor, handing out in turn.
+    assert_eq!(cores, [0, 1, 0, 1, 0, 1, 0, 1], "not round-robin");
+    echo_roundtrip(addr, 200_000, 9).unwrap_or_else(|e| panic!("{e}"));
+    drop(held);
+    // Unix sockets too.
+    let path = std::env::temp_dir().join(format!(
+        "corenet-single-{}-{backend:?}.sock",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&path);
+    let unix = Server::bind_unix_with(&rt.handle(), &path, options).unwrap();
+    unix.serve(echo);
+    for i in 0..4 {
+        unix_roundtrip(UnixStream::connect(&path).unwrap(), &[i; 1000]);
+    }
+    unix.close();
+    server.close();
+    assert_refused_soon(addr, "close");
 }

@@ -4,5 +4,5 @@ mod server;
 mod socket;
 mod sys;
 
-pub use server::Server;
+pub use server::{ListenOptions, Server};
 pub use socket::Socket;

@@ -4,14 +4,14 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::OwnedFd;
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::Socket;
 use super::sys;
-use crate::executor::context;
+use crate::executor::context::{self, CoreCtx};
 use crate::executor::remote::Message;
 use crate::reactor::listener_closed;
 use crate::runtime::RuntimeHandle;
@@ -55,7 +55,44 @@ struct Inner {
     addr: ListenAddr,
     runtime: RuntimeHandle,
     per_core: Vec<Mutex<PerCore>>,
+    /// Single-acceptor mode: core 0 accepts and hands sockets to core `i` through `handoff[i]`.
+    handoff: Option<Vec<async_channel::Receiver<OwnedFd>>>,
     closed: AtomicBool,
+}
+
+/// How a server listens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ListenOptions {
+    /// The listen backlog (Node's default: 511).
+    pub backlog: i32,
+    /// One core accepts and hands the sockets to the cores round-robin, instead of one
+    /// SO_REUSEPORT socket per core. For few, long-lived connections, where reuseport hashing
+    /// is lumpy; and on platforms where reuseport does not spread connections.
+    pub single_acceptor: bool,
+}
+
+impl Default for ListenOptions {
+    fn default() -> Self {
+        ListenOptions {
+            backlog: sys::DEFAULT_BACKLOG,
+            single_acceptor: false,
+        }
+    }
+}
+
+impl ListenOptions {
+    /// With this backlog.
+    pub fn backlog(mut self, backlog: i32) -> Self {
+        self.backlog = backlog;
+        self
+    }
+
+    /// With (or without) a single acceptor.
+    pub fn single_acceptor(mut self, on: bool) -> Self {
+        self.single_acceptor = on;
+        self
+    }
 }
 
 /// Where a server listens.
@@ -84,7 +121,7 @@ impl Server {
     /// `EADDRINUSE` if the port is taken, `EACCES` for a privileged port, `EADDRNOTAVAIL` for
     /// an address not on this host.
     pub fn bind(runtime: &RuntimeHandle, addr: SocketAddr) -> io::Result<Server> {
-        Self::bind_with_backlog(runtime, addr, sys::DEFAULT_BACKLOG)
+        Self::bind_with(runtime, addr, ListenOptions::default())
     }
 
     /// As [`bind`](Server::bind), with an explicit listen backlog.
@@ -97,7 +134,25 @@ impl Server {
         addr: SocketAddr,
         backlog: i32,
     ) -> io::Result<Server> {
-        let fds = sys::bind_reuseport_group(addr, runtime.cores(), backlog)?;
+        Self::bind_with(runtime, addr, ListenOptions::default().backlog(backlog))
+    }
+
+    /// As [`bind`](Server::bind), with [`ListenOptions`].
+    ///
+    /// # Errors
+    ///
+    /// As [`bind`](Server::bind).
+    pub fn bind_with(
+        runtime: &RuntimeHandle,
+        addr: SocketAddr,
+        options: ListenOptions,
+    ) -> io::Result<Server> {
+        let n = if options.single_acceptor {
+            1
+        } else {
+            runtime.cores()
+        };
+        let fds = sys::bind_reuseport_group(addr, n, options.backlog)?;
         let bound = socket2::SockRef::from(&fds[0])
             .local_addr()?
             .as_socket()
@@ -106,7 +161,12 @@ impl Server {
             .into_iter()
             .map(|fd| PerCore::Unclaimed(Arc::new(fd)))
             .collect();
-        Ok(Self::new(runtime, ListenAddr::Tcp(bound), per_core))
+        Self::new(
+            runtime,
+            ListenAddr::Tcp(bound),
+            per_core,
+            options.single_acceptor,
+        )
     }
 
     /// Listens on a Unix domain socket at `path` on every core. A path whose first byte is
@@ -117,27 +177,100 @@ impl Server {
     /// `EADDRINUSE` if the path exists, `EINVAL` if it is longer than the platform allows
     /// (107 bytes on Linux; never silently truncated), `EACCES`/`ENOENT` for the directory.
     pub fn bind_unix(runtime: &RuntimeHandle, path: impl AsRef<Path>) -> io::Result<Server> {
+        Self::bind_unix_with(runtime, path, ListenOptions::default())
+    }
+
+    /// As [`bind_unix`](Server::bind_unix), with [`ListenOptions`].
+    ///
+    /// # Errors
+    ///
+    /// As [`bind_unix`](Server::bind_unix).
+    pub fn bind_unix_with(
+        runtime: &RuntimeHandle,
+        path: impl AsRef<Path>,
+        options: ListenOptions,
+    ) -> io::Result<Server> {
         let path = path.as_ref();
-        let fd = Arc::new(sys::bind_unix(path, sys::DEFAULT_BACKLOG)?);
-        let per_core = (0..runtime.cores())
-            .map(|_| PerCore::Unclaimed(fd.clone()))
-            .collect();
-        Ok(Self::new(
+        let fd = Arc::new(sys::bind_unix(path, options.backlog)?);
+        let n = if options.single_acceptor {
+            1
+        } else {
+            runtime.cores()
+        };
+        let per_core = (0..n).map(|_| PerCore::Unclaimed(fd.clone())).collect();
+        Self::new(
             runtime,
             ListenAddr::Unix(path.to_owned()),
             per_core,
-        ))
+            options.single_acceptor,
+        )
     }
 
-    fn new(runtime: &RuntimeHandle, addr: ListenAddr, per_core: Vec<PerCore>) -> Server {
-        Server {
-            inner: Arc::new(Inner {
+    fn new(
+        runtime: &RuntimeHandle,
+        addr: ListenAddr,
+        per_core: Vec<PerCore>,
+        single: bool,
+    ) -> io::Result<Server> {
+        let per_core: Vec<Mutex<PerCore>> = per_core.into_iter().map(Mutex::new).collect();
+        if !single {
+            let inner = Inner {
                 addr,
                 runtime: runtime.clone(),
-                per_core: per_core.into_iter().map(Mutex::new).collect(),
+                per_core,
+                handoff: None,
                 closed: AtomicBool::new(false),
-            }),
+            };
+            return Ok(Server {
+                inner: Arc::new(inner),
+            });
         }
+        let (senders, receivers): (Vec<_>, Vec<_>) = (0..runtime.cores())
+            .map(|_| async_channel::unbounded())
+            .unzip();
+        let inner = Arc::new(Inner {
+            addr,
+            runtime: runtime.clone(),
+            per_core,
+            handoff: Some(receivers),
+            closed: AtomicBool::new(false),
+        });
+        // Core 0 registers the listener now and runs the acceptor. The acceptor holds the
+        // registration and the senders, not the server: dropping the last `Server` closes the
+        // listener, which ends the acceptor.
+        let (slot, id) = match context::try_current() {
+            // On core 0 itself: a blocking join would wait for ourselves.
+            Some(ctx) if ctx.id == 0 && runtime.owns(&ctx.remote) => inner.claim(&ctx)?,
+            _ => {
+                let server = inner.clone();
+                runtime
+                    .spawn_on(0, move || async move { server.claim(&context::current()) })
+                    .join()
+                    .map_err(|e| {
+                        io::Error::other(format!("core 0 could not start the acceptor: {e}"))
+                    })??
+            }
+        };
+        runtime
+            .spawn_on(0, move || async move {
+                let ctx = context::current();
+                let mut next = 0;
+                loop {
+                    match poll_fn(|cx| ctx.reactor.borrow_mut().poll_accept(slot, id, cx)).await {
+                        Ok(fd) => {
+                            // SAFETY: a freshly accepted descriptor that nobody else owns.
+                            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+                            // A closed channel (server gone) drops, and so closes, the socket.
+                            let _ = senders[next].try_send(fd);
+                            next = (next + 1) % senders.len();
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
+                        Err(e) => tracing::warn!("accept: {e}"),
+                    }
+                }
+            })
+            .detach();
+        Ok(Server { inner })
     }
 
     /// The bound TCP address (with the port resolved).
@@ -180,21 +313,17 @@ impl Server {
             self.inner.runtime.owns(&ctx.remote),
             "Server::accept called on a core of another runtime"
         );
-        let (slot, id) = {
-            let mut per_core = self.inner.per_core[ctx.id]
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            match &*per_core {
-                PerCore::Registered { slot, id } => (*slot, *id),
-                PerCore::Closed => return Err(listener_closed()),
-                PerCore::Unclaimed(fd) => {
-                    let (slot, id) = ctx.reactor.borrow_mut().add_listener(fd.clone())?;
-                    *per_core = PerCore::Registered { slot, id };
-                    (slot, id)
-                }
+        let fd = match &self.inner.handoff {
+            Some(handoff) => handoff[ctx.id]
+                .recv()
+                .await
+                .map_err(|_| listener_closed())?
+                .into_raw_fd(),
+            None => {
+                let (slot, id) = self.inner.claim(&ctx)?;
+                poll_fn(|cx| ctx.reactor.borrow_mut().poll_accept(slot, id, cx)).await?
             }
         };
-        let fd = poll_fn(|cx| ctx.reactor.borrow_mut().poll_accept(slot, id, cx)).await?;
         let conn = ctx.reactor.borrow_mut().add_conn(fd);
         Ok(Socket::new(ctx, conn))
     }
@@ -239,6 +368,22 @@ impl Server {
 }
 
 impl Inner {
+    /// This core's listener registration, made on first use.
+    fn claim(&self, ctx: &CoreCtx) -> io::Result<(usize, u64)> {
+        let mut per_core = self.per_core[ctx.id]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match &*per_core {
+            PerCore::Registered { slot, id } => Ok((*slot, *id)),
+            PerCore::Closed => Err(listener_closed()),
+            PerCore::Unclaimed(fd) => {
+                let (slot, id) = ctx.reactor.borrow_mut().add_listener(fd.clone())?;
+                *per_core = PerCore::Registered { slot, id };
+                Ok((slot, id))
+            }
+        }
+    }
+
     fn close(&self) {
         if self.closed.swap(true, Ordering::SeqCst) {
             return;
@@ -257,6 +402,13 @@ impl Inner {
                 };
                 // A core already gone has released its listeners itself.
                 let _ = self.runtime.remote(core).send(Message::Job(Box::new(job)));
+            }
+        }
+        if let Some(handoff) = &self.handoff {
+            for rx in handoff {
+                rx.close();
+                // Sockets handed over but never accepted close as they drop.
+                while rx.try_recv().is_ok() {}
             }
         }
         if let ListenAddr::Unix(path) = &self.addr {
