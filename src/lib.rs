@@ -32,6 +32,8 @@
 #![deny(missing_docs)]
 
 mod backend_choice;
+pub mod error;
+pub mod net;
 mod runtime;
 
 pub use corenet_engine::{
@@ -39,4 +41,5 @@ pub use corenet_engine::{
     RemoteHandle, RuntimeHandle, Server, Sleep, Socket, current_core, sleep, sleep_until,
     spawn_local, timeout,
 };
+pub use error::Error;
 pub use runtime::{Builder, Runtime};

@@ -25,7 +25,7 @@ pub use buf::{Chunk, OwnedBuf};
 /// The backend contract, for backend crates (corenet-compat). Not a stable user API.
 #[doc(hidden)]
 pub mod driver {
-    pub use crate::backend::{Completion, Driver, Op, OpKind, Token, Unpark, Wait};
+    pub use crate::backend::{Completion, Driver, Op, OpKind, Token, Unpark, WAKE_FAILED, Wait};
     pub use crate::buf::BufPool;
     pub use crate::runtime::DriverConfig;
 }

@@ -28,6 +28,8 @@ pub(crate) struct Remote {
     wake_pending: AtomicBool,
     /// The core's io_uring fd, for MSG_RING wakes from sibling cores; -1 when it has none.
     ring_fd: AtomicI32,
+    /// The runtime this core belongs to (set once every core is up).
+    runtime: OnceLock<std::sync::Weak<crate::runtime::Shared>>,
 }
 
 impl Remote {
@@ -39,7 +41,16 @@ impl Remote {
             shutdown: AtomicBool::new(false),
             wake_pending: AtomicBool::new(false),
             ring_fd: AtomicI32::new(-1),
+            runtime: OnceLock::new(),
         }
+    }
+
+    pub(crate) fn set_runtime(&self, runtime: std::sync::Weak<crate::runtime::Shared>) {
+        let _ = self.runtime.set(runtime);
+    }
+
+    pub(crate) fn runtime(&self) -> Option<&std::sync::Weak<crate::runtime::Shared>> {
+        self.runtime.get()
     }
 
     /// Installed once by the core after its driver is up.

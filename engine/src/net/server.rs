@@ -70,6 +70,8 @@ pub struct ListenOptions {
     /// SO_REUSEPORT socket per core. For few, long-lived connections, where reuseport hashing
     /// is lumpy; and on platforms where reuseport does not spread connections.
     pub single_acceptor: bool,
+    /// For `::`: accept IPv6 only (IPV6_V6ONLY), not IPv4-mapped connections.
+    pub ipv6_only: bool,
 }
 
 impl Default for ListenOptions {
@@ -77,6 +79,7 @@ impl Default for ListenOptions {
         ListenOptions {
             backlog: sys::DEFAULT_BACKLOG,
             single_acceptor: false,
+            ipv6_only: false,
         }
     }
 }
@@ -85,6 +88,12 @@ impl ListenOptions {
     /// With this backlog.
     pub fn backlog(mut self, backlog: i32) -> Self {
         self.backlog = backlog;
+        self
+    }
+
+    /// With (or without) IPV6_V6ONLY.
+    pub fn ipv6_only(mut self, on: bool) -> Self {
+        self.ipv6_only = on;
         self
     }
 
@@ -152,7 +161,7 @@ impl Server {
         } else {
             runtime.cores()
         };
-        let fds = sys::bind_reuseport_group(addr, n, options.backlog)?;
+        let fds = sys::bind_reuseport_group(addr, n, options.backlog, options.ipv6_only)?;
         let bound = socket2::SockRef::from(&fds[0])
             .local_addr()?
             .as_socket()

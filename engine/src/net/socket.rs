@@ -166,6 +166,78 @@ impl Socket {
         poll_fn(|cx| self.ctx.reactor.borrow_mut().poll_write_room(self.slot, cx)).await
     }
 
+    /// Poll form of [`read`](Socket::read), for hand-written futures (the event face).
+    pub fn poll_read(
+        &self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<Option<Chunk>>> {
+        self.ctx.reactor.borrow_mut().poll_read(self.slot, cx)
+    }
+
+    /// Poll form of [`writable`](Socket::writable).
+    pub fn poll_writable(
+        &self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        self.ctx.reactor.borrow_mut().poll_write_room(self.slot, cx)
+    }
+
+    /// Poll form of [`flush`](Socket::flush) (after [`shutdown_later`](Socket::shutdown_later):
+    /// ready once the FIN is sent).
+    pub fn poll_flush(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
+        self.ctx.reactor.borrow_mut().poll_flush(self.slot, cx)
+    }
+
+    /// Queues a copy of `data` without waiting (the event face's `write`): it is sent with
+    /// the core's next flush. Check [`queued`](Socket::queued) against your high-water mark
+    /// and await [`writable`](Socket::writable) to apply backpressure.
+    ///
+    /// # Errors
+    ///
+    /// As [`write`](Socket::write).
+    pub fn enqueue(&self, data: &[u8]) -> io::Result<()> {
+        self.ctx.reactor.borrow_mut().queue_copy(self.slot, data)
+    }
+
+    /// Moves `buf` into the send queue without copying or waiting.
+    ///
+    /// # Errors
+    ///
+    /// As [`write`](Socket::write).
+    pub fn enqueue_owned(&self, buf: impl Into<OwnedBuf>) -> io::Result<()> {
+        self.ctx
+            .reactor
+            .borrow_mut()
+            .queue_owned(self.slot, buf.into())
+    }
+
+    /// Bytes queued and not yet handed to the kernel.
+    pub fn queued(&self) -> usize {
+        self.ctx.reactor.borrow().queued_bytes(self.slot)
+    }
+
+    /// Waits until the queue is below the runtime's high-water mark.
+    ///
+    /// # Errors
+    ///
+    /// The send error, if a send failed.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub async fn writable(&self) -> io::Result<()> {
+        poll_fn(|cx| self.ctx.reactor.borrow_mut().poll_write_room(self.slot, cx)).await
+    }
+
+    /// Requests the half-close without waiting: the FIN follows the queued bytes.
+    ///
+    /// # Errors
+    ///
+    /// The send error, if a send failed.
+    pub fn shutdown_later(&self) -> io::Result<()> {
+        self.ctx.reactor.borrow_mut().shutdown_write(self.slot)
+    }
+
     /// Waits until the kernel has every queued byte.
     ///
     /// # Errors

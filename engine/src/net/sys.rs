@@ -23,7 +23,7 @@ pub(crate) fn stream_type() -> Type {
     }
 }
 
-fn listener_socket(addr: &SocketAddr) -> io::Result<Socket> {
+fn listener_socket(addr: &SocketAddr, ipv6_only: bool) -> io::Result<Socket> {
     let socket = Socket::new(
         Domain::for_address(*addr),
         stream_type(),
@@ -32,6 +32,10 @@ fn listener_socket(addr: &SocketAddr) -> io::Result<Socket> {
     // Like libuv: rebinding over TIME_WAIT connections after a restart must work.
     socket.set_reuse_address(true)?;
     socket.set_nonblocking(true)?;
+    if addr.is_ipv6() {
+        // Set explicitly either way: the system default (bindv6only) may differ.
+        socket.set_only_v6(ipv6_only)?;
+    }
     Ok(socket)
 }
 
@@ -46,8 +50,9 @@ pub(crate) fn bind_reuseport_group(
     addr: SocketAddr,
     n: usize,
     backlog: i32,
+    ipv6_only: bool,
 ) -> io::Result<Vec<OwnedFd>> {
-    let first = listener_socket(&addr)?;
+    let first = listener_socket(&addr, ipv6_only)?;
     first.bind(&addr.into())?;
     first.set_reuse_port(true)?;
     first.listen(backlog)?;
@@ -58,7 +63,7 @@ pub(crate) fn bind_reuseport_group(
     let mut fds = Vec::with_capacity(n);
     fds.push(OwnedFd::from(first));
     for _ in 1..n {
-        let s = listener_socket(&bound)?;
+        let s = listener_socket(&bound, ipv6_only)?;
         s.set_reuse_port(true)?;
         s.bind(&bound.into())?;
         s.listen(backlog)?;

@@ -523,6 +523,10 @@ impl Reactor {
         self.conns.insert(Conn::new(fd))
     }
 
+    pub(crate) fn queued_bytes(&self, slot: usize) -> usize {
+        self.conns[slot].tx_bytes
+    }
+
     pub(crate) fn conn_fd(&self, slot: usize) -> RawFd {
         self.conns[slot].fd
     }

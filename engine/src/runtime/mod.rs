@@ -98,7 +98,7 @@ pub struct RuntimeHandle {
     inner: Arc<Shared>,
 }
 
-struct Shared {
+pub(crate) struct Shared {
     remotes: Vec<Arc<Remote>>,
     counters: Vec<Arc<Counters>>,
     backend: Backend,
@@ -191,14 +191,16 @@ impl Runtime {
             shutdown_threads(&remotes, threads);
             return Err(e);
         }
+        let shared = Arc::new(Shared {
+            remotes,
+            counters,
+            backend,
+        });
+        for r in &shared.remotes {
+            r.set_runtime(Arc::downgrade(&shared));
+        }
         Ok(Runtime {
-            handle: RuntimeHandle {
-                inner: Arc::new(Shared {
-                    remotes,
-                    counters,
-                    backend,
-                }),
-            },
+            handle: RuntimeHandle { inner: shared },
             threads,
         })
     }
@@ -343,6 +345,13 @@ fn setup_core(
 }
 
 impl RuntimeHandle {
+    /// The runtime of the core the current thread runs, if it is one.
+    pub fn current() -> Option<RuntimeHandle> {
+        let ctx = context::try_current()?;
+        let inner = ctx.remote.runtime()?.upgrade()?;
+        Some(RuntimeHandle { inner })
+    }
+
     /// Number of cores.
     pub fn cores(&self) -> usize {
         self.inner.remotes.len()

@@ -1,0 +1,516 @@
+//! The Node face's server side, ported from Node's own tests (each names the test it follows),
+//! on both backends.
+
+mod common;
+
+use std::cell::RefCell;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::rc::Rc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::backends::{builder, start};
+use common::secs;
+use corenet::Backend;
+use corenet::net::{self, Address, ListenArgs, ServerOptions, Socket};
+
+backend_tests! {
+    listen_then_address_and_listening_event(secs(30));
+    server_address_families(secs(30));
+    listen_twice_is_err_server_already_listen(secs(30));
+    eaddrinuse_is_one_error_event_then_relisten_works(secs(30));
+    listen_error_carries_address_port_syscall(secs(30));
+    listen_then_close_same_tick_emits_nothing(secs(30));
+    close_waits_for_connections_on_every_core(secs(60));
+    close_when_not_running_is_err_server_not_running(secs(30));
+    max_connections_enforced_across_cores(secs(60));
+    get_connections_sums_cores(secs(60));
+    pause_on_connect_reads_nothing_until_resume(secs(30));
+    pipe_listen_address_and_modes(secs(30));
+    ipv6_only_refuses_ipv4(secs(30));
+    echo_through_the_event_face(secs(60));
+}
+
+/// An echo handler: writes back every 'data'.
+fn echo_factory() -> impl Fn() -> Box<dyn FnMut(&Socket)> + Send + Sync + 'static {
+    || {
+        Box::new(|socket: &Socket| {
+            socket.on_data(|s, chunk| {
+                s.write(chunk);
+            });
+        })
+    }
+}
+
+/// Runs `f` on core 0 and returns what it sends through the channel within 10 s.
+fn on_core0<T: Send + 'static>(
+    rt: &corenet::Runtime,
+    f: impl FnOnce(mpsc::Sender<T>) + Send + 'static,
+) -> T {
+    let (tx, rx) = mpsc::channel();
+    rt.block_on(0, move || async move { f(tx) });
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("the callback ran")
+}
+
+/// test-net-server-address.js, test-net-listening.js: address() right after listen, then
+/// 'listening' with `listening == true`.
+fn listen_then_address_and_listening_event(backend: Backend) {
+    let rt = start(backend, builder(2));
+    let (addr, listening) = on_core0(&rt, |tx| {
+        let server = net::create_server(ServerOptions::default(), echo_factory());
+        assert!(!server.listening());
+        assert_eq!(server.address(), None);
+        server
+            .listen(ListenArgs::port(0).host("127.0.0.1"))
+            .unwrap();
+        let immediate = server.address().expect("address() right after listen()");
+        server.on_listening(move |s| {
+            let _ = tx.send((immediate.clone(), s.listening()));
+        });
+    });
+    assert!(listening);
+    let Address::Tcp(a) = addr else {
+        panic!("not TCP")
+    };
+    assert_eq!(a.ip().to_string(), "127.0.0.1");
+    assert_ne!(a.port(), 0);
+}
+
+/// test-net-server-address.js: IPv4 and IPv6 families; no host → '::' (dual-stack).
+fn server_address_families(backend: Backend) {
+    let rt = start(backend, builder(1));
+    let got = on_core0(&rt, |tx| {
+        let v4 = net::create_server(ServerOptions::default(), echo_factory());
+        v4.listen((0, "127.0.0.1")).unwrap();
+        let v6 = net::create_server(ServerOptions::default(), echo_factory());
+        v6.listen((0, "::1")).unwrap();
+        let any = net::create_server(ServerOptions::default(), echo_factory());
+        any.listen(0).unwrap();
+        let fam = |s: &net::Server| s.address().unwrap();
+        let _ = tx.send((fam(&v4), fam(&v6), fam(&any)));
+    });
+    assert_eq!(got.0.family(), Some("IPv4"));
+    assert_eq!(got.1.family(), Some("IPv6"));
+    assert_eq!(got.2.family(), Some("IPv6"));
+    let Address::Tcp(any) = got.2 else { panic!() };
+    assert_eq!(any.ip().to_string(), "::");
+    // Dual-stack: IPv4 clients reach the '::' server.
+    assert!(TcpStream::connect(("127.0.0.1", any.port())).is_ok());
+}
+
+/// test-net-server-call-listen-multiple-times.js: listening twice throws.
+fn listen_twice_is_err_server_already_listen(backend: Backend) {
+    let rt = start(backend, builder(1));
+    let code = on_core0(&rt, |tx| {
+        let server = net::create_server(ServerOptions::default(), echo_factory());
+        server.listen(0).unwrap();
+        let err = server.listen(0).map(|_| ()).unwrap_err();
+        let _ = tx.send(err.code().to_string());
+    });
+    assert_eq!(code, "ERR_SERVER_ALREADY_LISTEN");
+}
+
+/// test-net-eaddrinuse.js, test-net-server-try-ports.js: one 'error' with EADDRINUSE, then the
+/// same server can listen(0).
+fn eaddrinuse_is_one_error_event_then_relisten_works(backend: Backend) {
+    let rt = start(backend, builder(2));
+    let (errors, message, relistened) = on_core0(&rt, |tx| {
+        let first = net::create_server(ServerOptions::default(), echo_factory());
+        first.listen((0, "127.0.0.1")).unwrap();
+        let Some(Address::Tcp(taken)) = first.address() else {
+            panic!()
+        };
+        let second = net::create_server(ServerOptions::default(), echo_factory());
+        let count = Rc::new(RefCell::new(Vec::new()));
+        let tx = RefCell::new(Some(tx));
+        let keep = first.clone();
+        second.on_error(move |s, e| {
+            count.borrow_mut().push(e.code().to_string());
+            let msg = e.to_string();
+            // The same object can listen again.
+            s.listen((0, "127.0.0.1")).unwrap();
+            let count = count.clone();
+            let tx = tx.borrow_mut().take();
+            let _keep = keep.clone();
+            s.on_listening(move |s| {
+                if let Some(tx) = &tx {
+                    let _ = tx.send((count.borrow().clone(), msg.clone(), s.listening()));
+                }
+            });
+        });
+        second.listen((taken.port(), "127.0.0.1")).unwrap();
+    });
+    assert_eq!(errors, ["EADDRINUSE"]);
+    assert!(
+        message.starts_with("listen EADDRINUSE: address already in use 127.0.0.1:"),
+        "{message}"
+    );
+    assert!(relistened);
+}
+
+/// test-net-better-error-messages-listen.js: the error carries address, port and syscall;
+/// test-net-better-error-messages-listen-path.js: a path error carries the path.
+fn listen_error_carries_address_port_syscall(backend: Backend) {
+    let rt = start(backend, builder(1));
+    let got = on_core0(&rt, |tx| {
+        let server = net::create_server(ServerOptions::default(), echo_factory());
+        let tx2 = tx.clone();
+        server.on_error(move |_, e| {
+            let _ = tx2.send(Some((
+                e.code().to_string(),
+                e.syscall().map(String::from),
+                e.address().map(String::from),
+                e.port(),
+            )));
+        });
+        server.on_listening(move |_| {
+            let _ = tx.send(None);
+        });
+        server.listen((1, "1.1.1.1")).unwrap();
+    });
+    let (code, syscall, address, port) = got.expect("an 'error', not 'listening'");
+    assert!(code == "EADDRNOTAVAIL" || code == "EACCES", "{code}");
+    assert_eq!(syscall.as_deref(), Some("listen"));
+    assert_eq!(address.as_deref(), Some("1.1.1.1"));
+    assert_eq!(port, Some(1));
+    let address = on_core0(&rt, |tx| {
+        let server = net::create_server(ServerOptions::default(), echo_factory());
+        server.on_error(move |_, e| {
+            let _ = tx.send(e.address().map(String::from));
+        });
+        server.listen(ListenArgs::path("/blah/fadfa")).unwrap();
+    });
+    assert_eq!(address.as_deref(), Some("/blah/fadfa"));
+}
+
+/// test-net-listen-close-server.js: listen then close in the same tick: no 'listening', no
+/// 'error'; 'close' still comes.
+fn listen_then_close_same_tick_emits_nothing(backend: Backend) {
+    let rt = start(backend, builder(1));
+    let events = on_core0(&rt, |tx| {
+        let server = net::create_server(ServerOptions::default(), echo_factory());
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let (l1, l2) = (log.clone(), log.clone());
+        server.on_listening(move |_| l1.borrow_mut().push("listening"));
+        server.on_error(move |_, _| l2.borrow_mut().push("error"));
+        server.listen(0).unwrap();
+        server.close();
+        server.on_close(move |_| {
+            let mut l = log.borrow().clone();
+            l.push("close");
+            let _ = tx.send(l);
+        });
+    });
+    assert_eq!(events, ["close"]);
+}
+
+/// test-net-server-close.js: 'close' only after the last connection, on any core, has ended;
+/// listening is false and address() None right away.
+fn close_waits_for_connections_on_every_core(backend: Backend) {
+    let rt = start(backend, builder(2));
+    let (tx, rx) = mpsc::channel::<String>();
+    let (addr_tx, addr_rx) = mpsc::channel();
+    let tx_close = tx.clone();
+    rt.block_on(0, move || async move {
+        let server = net::create_server(ServerOptions::default(), echo_factory());
+        server.listen((0, "127.0.0.1")).unwrap();
+        let Some(Address::Tcp(a)) = server.address() else {
+            panic!()
+        };
+        addr_tx.send(a).unwrap();
+        // Close once told to; report the order of events.
+        let s2 = server.clone();
+        corenet::spawn_local(async move {
+            while s2.connections() < 8 {
+                corenet::sleep(Duration::from_millis(5)).await;
+            }
+            s2.close_with(move |s, err| {
+                let _ = tx_close.send(format!(
+                    "close-cb {:?} {}",
+                    err.map(|e| e.code().to_string()),
+                    s.listening()
+                ));
+            });
+            let _ = tx.send(format!(
+                "closing listening={} address={:?}",
+                s2.listening(),
+                s2.address()
+            ));
+        })
+        .detach();
+    });
+    let addr = addr_rx.recv().unwrap();
+    let mut clients: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    for c in clients.iter_mut() {
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c.write_all(b"x").unwrap();
+        let mut b = [0u8; 1];
+        c.read_exact(&mut b).unwrap();
+    }
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        "closing listening=false address=None"
+    );
+    // Still open connections: no 'close' yet.
+    assert!(
+        rx.recv_timeout(Duration::from_millis(200)).is_err(),
+        "'close' before the connections ended"
+    );
+    clients.truncate(1);
+    assert!(
+        rx.recv_timeout(Duration::from_millis(200)).is_err(),
+        "'close' with a connection open"
+    );
+    drop(clients);
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        "close-cb None false"
+    );
+}
+
+/// test-http-unix-socket.js: close() on a server that is not running gives the callback
+/// ERR_SERVER_NOT_RUNNING ("Server is not running."), and 'close' is still emitted.
+fn close_when_not_running_is_err_server_not_running(backend: Backend) {
+    let rt = start(backend, builder(1));
+    let (tx, rx) = mpsc::channel();
+    rt.block_on(0, move || async move {
+        let server = net::create_server(ServerOptions::default(), echo_factory());
+        let tx2 = tx.clone();
+        server.on_close(move |_| {
+            let _ = tx2.send(("close".to_string(), String::new()));
+        });
+        server.close_with(move |_, err| {
+            let e = err.expect("an error");
+            let _ = tx.send((e.code().to_string(), e.to_string()));
+        });
+    });
+    let mut seen = [
+        rx.recv_timeout(Duration::from_secs(5)).unwrap(),
+        rx.recv_timeout(Duration::from_secs(5)).unwrap(),
+    ];
+    seen.sort();
+    assert_eq!(
+        seen[0],
+        (
+            "ERR_SERVER_NOT_RUNNING".to_string(),
+            "Server is not running.".to_string()
+        )
+    );
+    assert_eq!(seen[1].0, "close");
+}
+
+/// test-net-server-max-connections.js: with maxConnections = 10, exactly 10 'connection's;
+/// the rest are closed without data — counted over both cores.
+fn max_connections_enforced_across_cores(backend: Backend) {
+    let rt = start(backend, builder(2));
+    let (tx, rx) = mpsc::channel();
+    let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = connections.clone();
+    rt.block_on(0, move || async move {
+        let server = net::create_server(ServerOptions::default(), move || {
+            let counted = counted.clone();
+            move |socket: &Socket| {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                socket.write(b"hello");
+            }
+        });
+        server.set_max_connections(10);
+        server.listen((0, "127.0.0.1")).unwrap();
+        let Some(Address::Tcp(a)) = server.address() else {
+            panic!()
+        };
+        tx.send(a).unwrap();
+    });
+    let addr = rx.recv().unwrap();
+    let mut got_hello = 0;
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut b = [0u8; 5];
+        match c.read_exact(&mut b) {
+            Ok(()) if &b == b"hello" => got_hello += 1,
+            _ => {}
+        }
+        held.push(c);
+    }
+    assert_eq!(got_hello, 10);
+    assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 10);
+}
+
+/// getConnections summed over the cores (test-net-server-close.js counts, with cores).
+fn get_connections_sums_cores(backend: Backend) {
+    let rt = start(backend, builder(2));
+    let (tx, rx) = mpsc::channel();
+    let (count_tx, count_rx) = mpsc::channel();
+    let (ask_tx, ask_rx) = async_channel::unbounded::<()>();
+    let cores_seen = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    let seen = cores_seen.clone();
+    rt.block_on(0, move || async move {
+        let server = net::create_server(ServerOptions::default(), move || {
+            let seen = seen.clone();
+            move |socket: &Socket| {
+                seen.lock().unwrap().insert(socket.core());
+            }
+        });
+        server.listen((0, "127.0.0.1")).unwrap();
+        let Some(Address::Tcp(a)) = server.address() else {
+            panic!()
+        };
+        tx.send(a).unwrap();
+        corenet::spawn_local(async move {
+            while ask_rx.recv().await.is_ok() {
+                let count_tx = count_tx.clone();
+                server.get_connections(move |_, n| {
+                    let _ = count_tx.send(n.unwrap());
+                });
+            }
+        })
+        .detach();
+    });
+    let addr = rx.recv().unwrap();
+    let mut held: Vec<TcpStream> = Vec::new();
+    for _ in 0..40 {
+        held.push(TcpStream::connect(addr).unwrap());
+    }
+    // Accepts happen asynchronously: ask until all 40 are counted.
+    let mut n = 0;
+    for _ in 0..200 {
+        ask_tx.send_blocking(()).unwrap();
+        n = count_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        if n == 40 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(n, 40);
+    assert_eq!(
+        cores_seen.lock().unwrap().len(),
+        2,
+        "connections all landed on one core"
+    );
+    drop(held);
+    for _ in 0..200 {
+        ask_tx.send_blocking(()).unwrap();
+        n = count_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        if n == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(n, 0, "closed connections still counted");
+}
+
+/// test-net-server-pause-on-connect.js: no 'data' until resume(); bytes_read is 0 before.
+fn pause_on_connect_reads_nothing_until_resume(backend: Backend) {
+    let rt = start(backend, builder(1));
+    let (tx, rx) = mpsc::channel();
+    let (got_tx, got_rx) = mpsc::channel();
+    rt.block_on(0, move || async move {
+        let server =
+            net::create_server(ServerOptions::default().pause_on_connect(true), move || {
+                let got_tx = got_tx.clone();
+                move |socket: &Socket| {
+                    let got_tx = got_tx.clone();
+                    socket.on_data(move |s, chunk| {
+                        let _ = got_tx.send((chunk.to_vec(), s.bytes_read()));
+                    });
+                    let s = socket.clone();
+                    corenet::spawn_local(async move {
+                        corenet::sleep(Duration::from_millis(300)).await;
+                        assert_eq!(s.bytes_read(), 0, "read while paused");
+                        s.resume();
+                    })
+                    .detach();
+                }
+            });
+        server.listen((0, "127.0.0.1")).unwrap();
+        let Some(Address::Tcp(a)) = server.address() else {
+            panic!()
+        };
+        tx.send(a).unwrap();
+    });
+    let mut c = TcpStream::connect(rx.recv().unwrap()).unwrap();
+    c.write_all(b"test").unwrap();
+    assert!(
+        got_rx.recv_timeout(Duration::from_millis(150)).is_err(),
+        "'data' while paused"
+    );
+    let (data, read) = got_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(data, b"test");
+    assert_eq!(read, 4);
+}
+
+/// test-pipe-address.js, test-net-server-listen-path.js: address() is the path; readableAll /
+/// writableAll set the mode bits; a second server on the path gets EADDRINUSE.
+fn pipe_listen_address_and_modes(backend: Backend) {
+    let rt = start(backend, builder(2));
+    let path = std::env::temp_dir().join(format!(
+        "corenet-node-pipe-{}-{backend:?}.sock",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&path);
+    let p = path.clone();
+    let (addr, second) = on_core0(&rt, move |tx| {
+        let server = net::create_server(ServerOptions::default(), echo_factory());
+        server
+            .listen(ListenArgs::path(&p).readable_all(true).writable_all(true))
+            .unwrap();
+        let addr = server.address();
+        let other = net::create_server(ServerOptions::default(), echo_factory());
+        let keep = server.clone();
+        other.on_error(move |_, e| {
+            let _keep = &keep;
+            let _ = tx.send((addr.clone(), e.to_string()));
+        });
+        other.listen(ListenArgs::path(&p)).unwrap();
+    });
+    assert_eq!(addr, Some(Address::Pipe(path.clone())));
+    assert!(
+        second.starts_with("listen EADDRINUSE: address already in use"),
+        "{second}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o006, 0o006, "mode {mode:o}");
+    }
+}
+
+/// test-net-listen-ipv6only.js: with ipv6Only, IPv4 connects are refused.
+fn ipv6_only_refuses_ipv4(backend: Backend) {
+    let rt = start(backend, builder(1));
+    let addr = on_core0(&rt, |tx| {
+        let server = net::create_server(ServerOptions::default(), echo_factory());
+        server
+            .listen(ListenArgs::port(0).host("::").ipv6_only(true))
+            .unwrap();
+        let _ = tx.send(server.address());
+    });
+    let Some(Address::Tcp(a)) = addr else {
+        panic!()
+    };
+    let err = TcpStream::connect(("127.0.0.1", a.port())).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+    assert!(TcpStream::connect(("::1", a.port())).is_ok());
+}
+
+/// An echo through 'data' → write, with half-close handled as Node does (allowHalfOpen false:
+/// the server ends when the client ends).
+fn echo_through_the_event_face(backend: Backend) {
+    let rt = start(backend, builder(2));
+    let addr = on_core0(&rt, |tx| {
+        let server = net::create_server(ServerOptions::default(), echo_factory());
+        server.listen((0, "127.0.0.1")).unwrap();
+        let _ = tx.send(server.address());
+    });
+    let Some(Address::Tcp(a)) = addr else {
+        panic!()
+    };
+    for i in 0..4 {
+        common::echo_roundtrip(a, 300_000, i).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
