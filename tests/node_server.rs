@@ -30,6 +30,9 @@ backend_tests! {
     pipe_listen_address_and_modes(secs(30));
     ipv6_only_refuses_ipv4(secs(30));
     echo_through_the_event_face(secs(60));
+    allow_half_open_keeps_our_side_open(secs(30));
+    over_long_pipe_path_is_einval(secs(30));
+    unhandled_socket_error_is_logged_not_fatal(secs(30));
 }
 
 /// An echo handler: writes back every 'data'.
@@ -512,5 +515,80 @@ fn echo_through_the_event_face(backend: Backend) {
     };
     for i in 0..4 {
         common::echo_roundtrip(a, 300_000, i).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+/// test-net-allow-half-open.js: with allowHalfOpen, the peer's FIN emits 'end' and our side
+/// stays writable until we end it.
+fn allow_half_open_keeps_our_side_open(backend: Backend) {
+    let rt = start(backend, builder(1));
+    let addr = on_core0(&rt, |tx| {
+        let server = net::create_server(ServerOptions::default().allow_half_open(true), || {
+            |socket: &Socket| {
+                socket.on_end(|s| {
+                    let s = s.clone();
+                    corenet::spawn_local(async move {
+                        corenet::sleep(Duration::from_millis(100)).await;
+                        // Still writable after the peer's FIN.
+                        s.write(b"late reply");
+                        s.end(Some(b"!"));
+                    })
+                    .detach();
+                });
+            }
+        });
+        server.listen((0, "127.0.0.1")).unwrap();
+        let _ = tx.send(server.address());
+    });
+    let Some(Address::Tcp(a)) = addr else {
+        panic!()
+    };
+    let mut c = TcpStream::connect(a).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut got = Vec::new();
+    c.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"late reply!");
+}
+
+/// test-net-pipe-with-long-path.js (later Node): an over-long path is EINVAL, never truncated.
+fn over_long_pipe_path_is_einval(backend: Backend) {
+    let rt = start(backend, builder(1));
+    let code = on_core0(&rt, |tx| {
+        let server = net::create_server(ServerOptions::default(), echo_factory());
+        server.on_error(move |_, e| {
+            let _ = tx.send(e.code().to_string());
+        });
+        server
+            .listen(ListenArgs::path(std::env::temp_dir().join("x".repeat(300))))
+            .unwrap();
+    });
+    assert_eq!(code, "EINVAL");
+}
+
+/// An 'error' without a listener is logged and the socket destroyed: no panic, the server
+/// keeps serving.
+fn unhandled_socket_error_is_logged_not_fatal(backend: Backend) {
+    let rt = start(backend, builder(1));
+    let addr = on_core0(&rt, |tx| {
+        let server = net::create_server(ServerOptions::default(), || {
+            |socket: &Socket| {
+                socket.end(None);
+                // Write after end: ERR_STREAM_WRITE_AFTER_END, emitted with no listener.
+                assert!(!socket.write(b"too late"));
+            }
+        });
+        server.listen((0, "127.0.0.1")).unwrap();
+        let _ = tx.send(server.address());
+    });
+    let Some(Address::Tcp(a)) = addr else {
+        panic!()
+    };
+    for _ in 0..3 {
+        let mut c = TcpStream::connect(a).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut got = Vec::new();
+        let _ = c.read_to_end(&mut got);
+        assert!(got.is_empty());
     }
 }
