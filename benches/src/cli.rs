@@ -1,17 +1,66 @@
 //! Command-line options of `corenet-bench`.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{ArgGroup, Parser, Subcommand};
 
-/// Closed-loop load generator for TCP echo servers: every echoed byte is verified and every
-/// message's round-trip latency goes into a histogram.
+/// Load generator for TCP and Unix-socket echo servers: every echoed byte is verified and
+/// every message's round-trip latency goes into an HdrHistogram.
+///
+/// Closed loop (default): each connection keeps `--pipeline` messages in flight and sends a new
+/// one as soon as one comes back. Open loop (`--rate R`): messages are sent on a fixed schedule
+/// of R per second in total, spread evenly over the connections, and each latency is measured
+/// from the message's scheduled send time, so a stalled server cannot hide its stalls
+/// (coordinated-omission correction, as wrk2 does).
 #[derive(Debug, Parser)]
-#[command(name = "corenet-bench", version, about)]
+#[command(
+    name = "corenet-bench",
+    version,
+    about,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    group(ArgGroup::new("target").required(true).args(["addr", "unix"]))
+)]
+pub struct Cli {
+    /// Something other than a load run.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// The load run.
+    #[command(flatten)]
+    pub run: Args,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Turns a results.json written by scripts/bench.sh into report.md and SVG charts (and adds
+    /// per-cell medians and spreads to the JSON).
+    Report(ReportArgs),
+}
+
+/// Options of `corenet-bench report`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// The results file (scripts/bench.sh writes target/bench/results.json).
+    pub results: PathBuf,
+
+    /// Where report.md and the charts go (default: the results file's folder).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Options of a load run.
+#[derive(Debug, clap::Args)]
 pub struct Args {
     /// Server address, HOST:PORT.
     #[arg(long)]
-    pub addr: String,
+    pub addr: Option<String>,
+
+    /// Server Unix-socket path (instead of --addr).
+    #[arg(long)]
+    pub unix: Option<PathBuf>,
 
     /// Number of connections.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=65_535))]
@@ -21,9 +70,15 @@ pub struct Args {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=(16 << 20)))]
     pub msg: u32,
 
-    /// Messages kept in flight on each connection.
+    /// Messages kept in flight on each connection (closed loop), or the most that may be in
+    /// flight on each connection (open loop: a message due while its connection is at this
+    /// limit is sent late, and its lateness counts in its latency).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=65_535))]
     pub pipeline: u32,
+
+    /// Open loop: send this many messages per second in total, on a fixed schedule.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    pub rate: Option<u64>,
 
     /// Warm-up time in seconds (load runs, nothing is measured; echoes are still verified).
     #[arg(long, default_value = "1", value_parser = parse_secs)]
@@ -37,9 +92,19 @@ pub struct Args {
     #[arg(long, default_value = "3", value_parser = parse_positive_secs)]
     pub connect_timeout: Duration,
 
-    /// Print exactly one JSON line on stdout instead of the table.
+    /// Print exactly one JSON line on stdout instead of the table (rps, p50_us, p90_us, p99_us,
+    /// p999_us, p9999_us, max_us, errors, client_cpu, messages).
     #[arg(long)]
     pub json: bool,
+
+    /// Also write the latency distribution to FILE in HdrHistogram's percentile-distribution
+    /// text format (.hgrm), values in microseconds.
+    #[arg(long, value_name = "FILE")]
+    pub hgrm: Option<PathBuf>,
+
+    /// Progress line on stderr: auto (when stderr is a terminal), always or never.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "always", "never"])]
+    pub progress: String,
 }
 
 /// Parses a non-negative, finite number of seconds (fractions allowed).
@@ -64,7 +129,7 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         use clap::CommandFactory;
-        Args::command().debug_assert();
+        Cli::command().debug_assert();
     }
 
     #[test]
@@ -74,5 +139,19 @@ mod tests {
         assert!(parse_secs("-1").is_err());
         assert!(parse_secs("inf").is_err());
         assert!(parse_positive_secs("0").is_err());
+    }
+
+    #[test]
+    fn exactly_one_target_unless_reporting() {
+        let p = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("corenet-bench").chain(args.iter().copied()))
+        };
+        assert!(p(&[]).is_err());
+        assert!(p(&["--addr", "127.0.0.1:1", "--unix", "/tmp/x"]).is_err());
+        let c = p(&["--unix", "/tmp/x", "--rate", "1000"]).unwrap();
+        assert_eq!(c.run.rate, Some(1000));
+        assert!(c.command.is_none());
+        let c = p(&["report", "r.json"]).unwrap();
+        assert!(matches!(c.command, Some(Command::Report(_))));
     }
 }

@@ -5,6 +5,8 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream as StdTcpStream};
+use std::os::unix::net::UnixStream as StdUnixStream;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::pattern::Pattern;
@@ -19,6 +21,13 @@ pub fn connect_tcp(addr: SocketAddr, timeout: Duration) -> io::Result<mio::net::
     stream.set_nodelay(true)?;
     stream.set_nonblocking(true)?;
     Ok(mio::net::TcpStream::from_std(stream))
+}
+
+/// Opens a Unix-socket connection and turns it into a nonblocking mio stream.
+pub fn connect_unix(path: &Path) -> io::Result<mio::net::UnixStream> {
+    let stream = StdUnixStream::connect(path)?;
+    stream.set_nonblocking(true)?;
+    Ok(mio::net::UnixStream::from_std(stream))
 }
 
 /// A message that was queued and whose echo has not fully come back yet.
@@ -94,8 +103,8 @@ impl From<io::Error> for ConnError {
     }
 }
 
-/// A nonblocking connection and its message bookkeeping. `S` is any byte stream (TCP now,
-/// Unix sockets later).
+/// A nonblocking connection and its message bookkeeping. `S` is any byte stream (a TCP or
+/// Unix socket).
 #[derive(Debug)]
 pub struct Conn<S> {
     id: u32,
@@ -138,7 +147,13 @@ impl<S: Read + Write> Conn<S> {
         &mut self.stream
     }
 
-    /// Queues the next message, stamped as sent at `now`; [`Conn::flush`] writes it.
+    /// Messages queued whose echo has not fully come back.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Queues the next message, stamped as sent at `now` (in the open loop: its scheduled send
+    /// time, which latency is measured from); [`Conn::flush`] writes it.
     pub fn enqueue(&mut self, now: Instant) {
         if self.out_pos == self.out.len() {
             self.out.clear();

@@ -1,25 +1,36 @@
-//! corenet-bench: a closed-loop load generator for TCP echo servers.
+//! corenet-bench: a load generator for TCP and Unix-socket echo servers, and the report
+//! builder of `scripts/bench.sh`.
 //!
 //! One thread drives every connection through mio, so the client is cheap and can be pinned
 //! with `taskset`. Each message carries a deterministic per-connection, per-sequence pattern
-//! and every echoed byte is checked. See `--help`.
+//! and every echoed byte is checked. Closed loop by default, open loop with `--rate`. See
+//! `--help`.
 
 mod cli;
-mod closed_loop;
 mod conn;
 mod cpu;
+mod driver;
+mod hgrm;
 mod pattern;
+mod progress;
+mod report;
+mod schedule;
 mod stats;
+mod timer;
 
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use mio::event::Source;
 
-use crate::cli::Args;
-use crate::closed_loop::Timing;
-use crate::conn::{Conn, connect_tcp};
+use crate::cli::{Args, Cli, Command};
+use crate::conn::{Conn, connect_tcp, connect_unix};
+use crate::driver::{Mode, Timing};
+use crate::progress::Progress;
 use crate::stats::{Recorder, Summary};
 
 /// Slack after warm-up plus duration before the whole run is stopped regardless.
@@ -27,19 +38,46 @@ const GRACE: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
     let started = Instant::now();
-    let args = Args::parse();
+    let cli = Cli::parse();
+    if let Some(Command::Report(r)) = &cli.command {
+        return match report::run(r) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("corenet-bench report: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let args = &cli.run;
     let hard_deadline = started + args.warmup + args.duration + GRACE;
-    match run(&args, hard_deadline) {
-        Ok(summary) => {
+    let outcome = match (&args.addr, &args.unix) {
+        (_, Some(path)) => run(args, path.display().to_string(), hard_deadline, |_| {
+            connect_unix(path)
+        }),
+        (Some(addr), None) => match resolve(addr) {
+            Ok(sa) => run(args, sa.to_string(), hard_deadline, |left| {
+                connect_tcp(sa, args.connect_timeout.min(left))
+            }),
+            Err(e) => Err(e),
+        },
+        (None, None) => Err("--addr or --unix is required".to_string()),
+    };
+    match outcome {
+        Ok((target, summary)) => {
             if args.json {
                 println!("{}", summary.to_json());
             } else {
+                let mode = match args.rate {
+                    Some(r) => format!(
+                        "open loop at {r} req/s, at most {} in flight",
+                        args.pipeline
+                    ),
+                    None => format!("pipeline={}", args.pipeline),
+                };
                 println!(
-                    "{}  conns={} msg={}B pipeline={} warmup={:.1}s duration={:.1}s",
-                    args.addr,
+                    "{target}  conns={} msg={}B {mode} warmup={:.1}s duration={:.1}s",
                     args.conns,
                     args.msg,
-                    args.pipeline,
                     args.warmup.as_secs_f64(),
                     args.duration.as_secs_f64()
                 );
@@ -61,21 +99,30 @@ fn main() -> ExitCode {
     }
 }
 
-/// Connects, runs the closed loop and summarises it.
-fn run(args: &Args, hard_deadline: Instant) -> Result<Summary, String> {
-    let addr = resolve(&args.addr)?;
+/// Connects `args.conns` streams with `connect` (given the time left), runs the load and
+/// summarises it; writes the .hgrm file if asked. Returns the target's name and the summary.
+fn run<S, F>(
+    args: &Args,
+    target: String,
+    hard_deadline: Instant,
+    mut connect: F,
+) -> Result<(String, Summary), String>
+where
+    S: Read + Write + Source,
+    F: FnMut(Duration) -> std::io::Result<S>,
+{
     let mut conns = Vec::with_capacity(args.conns as usize);
     for id in 0..args.conns {
         let left = hard_deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(format!("out of time after {id} connections"));
         }
-        let stream = connect_tcp(addr, args.connect_timeout.min(left))
-            .map_err(|e| format!("connect {addr} (connection {id}): {e}"))?;
+        let stream =
+            connect(left).map_err(|e| format!("connect {target} (connection {id}): {e}"))?;
         conns.push(Conn::new(id, stream, args.msg as usize));
     }
     eprintln!(
-        "corenet-bench: {} connections to {addr}; warming up for {:.1} s",
+        "corenet-bench: {} connections to {target}; warming up for {:.1} s",
         args.conns,
         args.warmup.as_secs_f64()
     );
@@ -85,8 +132,18 @@ fn run(args: &Args, hard_deadline: Instant) -> Result<Summary, String> {
         duration: args.duration,
         hard_deadline,
     };
+    let mode = match args.rate {
+        Some(rate) => Mode::Open {
+            rate,
+            max_in_flight: args.pipeline,
+        },
+        None => Mode::Closed {
+            pipeline: args.pipeline,
+        },
+    };
     let mut rec = Recorder::new();
-    let window = closed_loop::run(&mut conns, args.pipeline, timing, &mut rec)
+    let mut progress = Progress::new(&args.progress);
+    let window = driver::run(&mut conns, mode, timing, &mut rec, &mut progress)
         .map_err(|e| format!("poll: {e}"))?;
     if window.cut_short {
         eprintln!(
@@ -94,7 +151,26 @@ fn run(args: &Args, hard_deadline: Instant) -> Result<Summary, String> {
             window.wall.as_secs_f64()
         );
     }
-    Ok(rec.summary(window.wall, window.cpu))
+    let summary = rec.summary(window.wall, window.cpu);
+    let behind = args
+        .rate
+        .filter(|&rate| !window.cut_short && summary.rps < rate as f64 * 0.97);
+    if let Some(rate) = behind {
+        eprintln!(
+            "corenet-bench: warning: {:.0} req/s completed, below the {rate} req/s asked: \
+             the server (or the client) cannot keep up, and latency counts the backlog",
+            summary.rps
+        );
+    }
+    if let Some(path) = &args.hgrm {
+        let write = || -> std::io::Result<()> {
+            let mut out = BufWriter::new(File::create(path)?);
+            hgrm::write(rec.histogram(), 1000.0, &mut out)?;
+            out.flush()
+        };
+        write().map_err(|e| format!("write {}: {e}", path.display()))?;
+    }
+    Ok((target, summary))
 }
 
 /// Resolves HOST:PORT to its first address.

@@ -20,6 +20,8 @@ pub struct Recorder {
     measuring: bool,
     messages: u64,
     errors: u64,
+    /// Verified completions, warm-up included (for the progress line).
+    completed: u64,
 }
 
 impl Recorder {
@@ -31,6 +33,7 @@ impl Recorder {
             measuring: false,
             messages: 0,
             errors: 0,
+            completed: 0,
         }
     }
 
@@ -42,6 +45,7 @@ impl Recorder {
     /// Records one completed message: an error if its echo was wrong, otherwise (while
     /// measuring) its round-trip latency.
     pub fn complete(&mut self, c: &Completion) {
+        self.completed += 1;
         if let Some(m) = c.mismatch {
             self.error(format_args!(
                 "conn {} msg {}: byte {} expected {:#04x} got {:#04x}",
@@ -65,6 +69,26 @@ impl Recorder {
         }
     }
 
+    /// Completions so far, warm-up included.
+    pub fn completed(&self) -> u64 {
+        self.completed
+    }
+
+    /// Errors so far.
+    pub fn errors(&self) -> u64 {
+        self.errors
+    }
+
+    /// The 99th percentile so far, if anything was measured.
+    pub fn p99_us(&self) -> Option<f64> {
+        (!self.hist.is_empty()).then(|| self.hist.value_at_quantile(0.99) as f64 / 1000.0)
+    }
+
+    /// The latency histogram of the measured window, in nanoseconds.
+    pub fn histogram(&self) -> &Histogram<u64> {
+        &self.hist
+    }
+
     /// The figures of the measured window, which lasted `wall` and used `cpu` of this
     /// process's CPU time.
     pub fn summary(&self, wall: Duration, cpu: Duration) -> Summary {
@@ -84,6 +108,7 @@ impl Recorder {
             p90_us: us(0.90),
             p99_us: us(0.99),
             p999_us: us(0.999),
+            p9999_us: us(0.9999),
             max_us: self.hist.max() as f64 / 1000.0,
             errors: self.errors,
             client_cpu,
@@ -105,6 +130,8 @@ pub struct Summary {
     pub p99_us: f64,
     /// 99.9th percentile, microseconds.
     pub p999_us: f64,
+    /// 99.99th percentile, microseconds.
+    pub p9999_us: f64,
     /// Largest latency, microseconds.
     pub max_us: f64,
     /// Errors over the whole run (warm-up included).
@@ -125,6 +152,7 @@ impl Summary {
             "p90_us": r1(self.p90_us),
             "p99_us": r1(self.p99_us),
             "p999_us": r1(self.p999_us),
+            "p9999_us": r1(self.p9999_us),
             "max_us": r1(self.max_us),
             "errors": self.errors,
             "client_cpu": r1(self.client_cpu),
@@ -139,12 +167,13 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{:>12} {:>10} {:>10} {:>10} {:>10} {:>10} {:>7} {:>10} {:>12}",
+            "{:>12} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>7} {:>10} {:>12}",
             "req/s",
             "p50 us",
             "p90 us",
             "p99 us",
             "p99.9 us",
+            "p99.99 us",
             "max us",
             "errors",
             "client cpu",
@@ -152,12 +181,13 @@ impl fmt::Display for Summary {
         )?;
         write!(
             f,
-            "{:>12.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>7} {:>9.1}% {:>12}",
+            "{:>12.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>7} {:>9.1}% {:>12}",
             self.rps,
             self.p50_us,
             self.p90_us,
             self.p99_us,
             self.p999_us,
+            self.p9999_us,
             self.max_us,
             self.errors,
             self.client_cpu,
@@ -222,6 +252,7 @@ mod tests {
                 "p90_us",
                 "p99_us",
                 "p999_us",
+                "p9999_us",
                 "max_us",
                 "errors",
                 "client_cpu",

@@ -4,22 +4,24 @@
 //! `tokio-echo --addr 127.0.0.1:PORT` prints `listening on <addr>` once bound, then echoes
 //! every byte of every connection (`TCP_NODELAY` on, one 64 KiB read buffer per connection).
 
+#[path = "args.rs"]
+mod args;
+
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpSocket, TcpStream};
 
 /// Read buffer size per connection.
 const BUF: usize = 64 * 1024;
+/// Listen backlog.
+const BACKLOG: u32 = 4096;
 
 fn main() -> ExitCode {
-    let addr = match parse_addr() {
+    let addr = match args::addr("tokio-echo") {
         Ok(a) => a,
-        Err(e) => {
-            eprintln!("tokio-echo: {e}\nusage: tokio-echo --addr HOST:PORT");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
@@ -34,28 +36,18 @@ fn main() -> ExitCode {
     }
 }
 
-/// Reads `--addr HOST:PORT` (or `--addr=HOST:PORT`) from the command line.
-fn parse_addr() -> Result<SocketAddr, String> {
-    let mut args = std::env::args().skip(1);
-    let mut addr = None;
-    while let Some(a) = args.next() {
-        let value = match a.strip_prefix("--addr") {
-            Some("") => args.next().ok_or("--addr needs a value")?,
-            Some(v) if v.starts_with('=') => v[1..].to_string(),
-            _ => return Err(format!("unknown argument {a:?}")),
-        };
-        addr = Some(
-            value
-                .parse()
-                .map_err(|e| format!("bad --addr {value:?}: {e}"))?,
-        );
-    }
-    addr.ok_or_else(|| "--addr is required".to_string())
-}
-
 /// Accepts connections forever, one echo task each.
 async fn serve(addr: SocketAddr) -> std::io::Result<()> {
-    let listener = TcpListener::bind(addr).await?;
+    // A deep backlog, like the other peers: tokio's `TcpListener::bind` listens with 128,
+    // which overflows while thousands of connections arrive at once.
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    let listener = socket.listen(BACKLOG)?;
     println!("listening on {}", listener.local_addr()?);
     loop {
         let (stream, _) = listener.accept().await?;

@@ -25,6 +25,7 @@ pub(crate) fn run(ctx: &Rc<CoreCtx>) {
 }
 
 /// During a graceful shutdown: every connection has finished, or the deadline has passed.
+/// (`turn` does not park while this holds, so the loop sees it at once.)
 fn drained(ctx: &CoreCtx) -> bool {
     ctx.drain_deadline.get().is_some_and(|deadline| {
         ctx.reactor.borrow().connection_count() == 0 || Instant::now() >= deadline
@@ -56,7 +57,8 @@ fn turn(ctx: &Rc<CoreCtx>) {
     send_ring_wakes(ctx, &mut reactor);
     reactor.flush();
     // After the flush: it may wake tasks (a half-close completing, a write error).
-    let busy = !ctx.run_queue.borrow().is_empty() || !ctx.remote.is_empty();
+    let drained_now = ctx.drain_deadline.get().is_some() && reactor.connection_count() == 0;
+    let busy = !ctx.run_queue.borrow().is_empty() || !ctx.remote.is_empty() || drained_now;
     let wait = if busy {
         Wait::Poll
     } else {
