@@ -43,7 +43,13 @@ fn assert_refused_soon(addr: std::net::SocketAddr, after: &str) {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    panic!("still accepting 2 s after {after}");
+    let ss = std::process::Command::new("ss")
+        .args(["-ltnpe", &format!("sport = :{}", addr.port())])
+        .output();
+    let ss = ss
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    panic!("still accepting 2 s after {after}:\n{ss}");
 }
 
 fn unix_roundtrip(mut s: UnixStream, payload: &[u8]) {

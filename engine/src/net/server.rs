@@ -7,14 +7,14 @@ use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use super::Socket;
 use super::sys;
 use crate::executor::context::{self, CoreCtx};
 use crate::executor::remote::Message;
 use crate::reactor::listener_closed;
-use crate::runtime::RuntimeHandle;
+use crate::runtime::{Closable, RuntimeHandle};
 
 /// A server listening on every core of a runtime.
 ///
@@ -230,9 +230,9 @@ impl Server {
                 handoff: None,
                 closed: AtomicBool::new(false),
             };
-            return Ok(Server {
-                inner: Arc::new(inner),
-            });
+            let inner = Arc::new(inner);
+            runtime.register_server(Arc::downgrade(&inner) as Weak<dyn Closable>);
+            return Ok(Server { inner });
         }
         let (senders, receivers): (Vec<_>, Vec<_>) = (0..runtime.cores())
             .map(|_| async_channel::unbounded())
@@ -244,6 +244,7 @@ impl Server {
             handoff: Some(receivers),
             closed: AtomicBool::new(false),
         });
+        runtime.register_server(Arc::downgrade(&inner) as Weak<dyn Closable>);
         // Core 0 registers the listener now and runs the acceptor. The acceptor holds the
         // registration and the senders, not the server: dropping the last `Server` closes the
         // listener, which ends the acceptor.
@@ -385,11 +386,18 @@ impl Inner {
         match &*per_core {
             PerCore::Registered { slot, id } => Ok((*slot, *id)),
             PerCore::Closed => Err(listener_closed()),
-            PerCore::Unclaimed(fd) => {
-                let (slot, id) = ctx.reactor.borrow_mut().add_listener(fd.clone())?;
-                *per_core = PerCore::Registered { slot, id };
-                Ok((slot, id))
-            }
+            PerCore::Unclaimed(fd) => match ctx.reactor.borrow_mut().add_listener(fd.clone()) {
+                Ok((slot, id)) => {
+                    *per_core = PerCore::Registered { slot, id };
+                    Ok((slot, id))
+                }
+                Err(e) => {
+                    // The core is draining: this listener will never be served, so close it
+                    // now rather than let the kernel queue connections on it.
+                    *per_core = PerCore::Closed;
+                    Err(e)
+                }
+            },
         }
     }
 
@@ -425,6 +433,12 @@ impl Inner {
                 let _ = std::fs::remove_file(path);
             }
         }
+    }
+}
+
+impl Closable for Inner {
+    fn close(&self) {
+        Inner::close(self);
     }
 }
 

@@ -28,6 +28,12 @@ use crate::executor::{self, task};
 use crate::reactor::{Limits, Reactor};
 use crate::stats::{CoreStats, Counters};
 
+/// Something a graceful shutdown closes (a server's listeners).
+pub(crate) trait Closable: Send + Sync {
+    /// Stops accepting everywhere; idempotent.
+    fn close(&self);
+}
+
 /// Which backend a runtime's cores run on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -99,6 +105,8 @@ pub struct RuntimeHandle {
 }
 
 pub(crate) struct Shared {
+    /// Servers bound on this runtime, closed by a graceful shutdown.
+    servers: std::sync::Mutex<Vec<std::sync::Weak<dyn Closable>>>,
     remotes: Vec<Arc<Remote>>,
     counters: Vec<Arc<Counters>>,
     backend: Backend,
@@ -192,6 +200,7 @@ impl Runtime {
             return Err(e);
         }
         let shared = Arc::new(Shared {
+            servers: std::sync::Mutex::new(Vec::new()),
             remotes,
             counters,
             backend,
@@ -372,6 +381,13 @@ impl RuntimeHandle {
             .collect()
     }
 
+    /// Registers a server for [`shutdown_graceful`](Self::shutdown_graceful) to close.
+    pub(crate) fn register_server(&self, server: std::sync::Weak<dyn Closable>) {
+        let mut servers = self.inner.servers.lock().unwrap_or_else(|e| e.into_inner());
+        servers.retain(|s| s.strong_count() > 0);
+        servers.push(server);
+    }
+
     pub(crate) fn remote(&self, core: usize) -> &Arc<Remote> {
         &self.inner.remotes[core]
     }
@@ -418,6 +434,12 @@ impl RuntimeHandle {
     /// stops once its connections have ended or `grace` has passed (destroying the rest).
     pub fn shutdown_graceful(&self, grace: Duration) {
         let deadline = Instant::now() + grace;
+        // Every server stops accepting, including listeners no core has claimed yet.
+        let servers =
+            std::mem::take(&mut *self.inner.servers.lock().unwrap_or_else(|e| e.into_inner()));
+        for server in servers.iter().filter_map(std::sync::Weak::upgrade) {
+            server.close();
+        }
         for r in &self.inner.remotes {
             let job = move || {
                 if let Some(ctx) = context::try_current() {
