@@ -59,6 +59,16 @@ impl<T: 'static, A: ?Sized + 'static> Listeners<T, A> {
         self.add(true, Box::new(f))
     }
 
+    /// Adds a one-shot `FnOnce` listener.
+    pub(crate) fn once_fn(&self, f: impl FnOnce(&T, &A) + 'static) -> ListenerId {
+        let mut f = Some(f);
+        self.once(move |t, a| {
+            if let Some(f) = f.take() {
+                f(t, a)
+            }
+        })
+    }
+
     fn add(&self, once: bool, f: Callback<T, A>) -> ListenerId {
         let id = next_id();
         self.entries.borrow_mut().push(Entry { id, once, f });

@@ -80,6 +80,8 @@ pub(crate) struct Shared {
     closing: AtomicBool,
     /// Woken when the count reaches 0 while closing.
     zero: (async_channel::Sender<()>, async_channel::Receiver<()>),
+    /// Accept errors from every core, emitted as 'error' on the server's core.
+    accept_errors: (async_channel::Sender<Error>, async_channel::Receiver<Error>),
 }
 
 impl Shared {
@@ -115,6 +117,8 @@ struct Inner {
     /// Bumped by every listen/close, so a deferred 'listening' of an older listen is dropped.
     generation: Cell<u64>,
     refed: Cell<bool>,
+    /// The accept-error forwarding task is running.
+    forwarding_errors: Cell<bool>,
 }
 
 /// Creates a server whose connections are handled, on each core, by the handler `factory`
@@ -160,6 +164,7 @@ where
                 max_connections: AtomicUsize::new(0),
                 closing: AtomicBool::new(false),
                 zero: async_channel::bounded(1),
+                accept_errors: async_channel::bounded(64),
             }),
             runtime,
             events: Events::default(),
@@ -167,6 +172,7 @@ where
             address: RefCell::new(None),
             generation: Cell::new(0),
             refed: Cell::new(true),
+            forwarding_errors: Cell::new(false),
         }),
     }
 }
@@ -189,6 +195,21 @@ impl Server {
     pub fn on_close(&self, f: impl FnMut(&Server) + 'static) -> ListenerId {
         let mut f = f;
         self.inner.events.close.on(move |s, ()| f(s))
+    }
+
+    /// `'listening'`, once (Node's `listen(.., cb)` callback).
+    pub fn once_listening(&self, f: impl FnOnce(&Server) + 'static) -> ListenerId {
+        self.inner.events.listening.once_fn(move |s, ()| f(s))
+    }
+
+    /// `'error'`, once.
+    pub fn once_error(&self, f: impl FnOnce(&Server, &Error) + 'static) -> ListenerId {
+        self.inner.events.error.once_fn(f)
+    }
+
+    /// `'close'`, once.
+    pub fn once_close(&self, f: impl FnOnce(&Server) + 'static) -> ListenerId {
+        self.inner.events.close.once_fn(move |s, ()| f(s))
     }
 
     /// Removes a listener; true if it was found.
@@ -324,8 +345,32 @@ impl Server {
         }
     }
 
-    /// Runs an accept loop on every core, each with that core's handler.
+    /// Runs an accept loop on every core, each with that core's handler, and forwards their
+    /// accept errors to this core's 'error' event.
     fn start_accepting(&self, listener: engine::Server) {
+        if !self.inner.forwarding_errors.replace(true) {
+            self.forward_accept_errors();
+        }
+        self.spawn_accept_loops(listener);
+    }
+
+    /// One task per server (for its life) turning accept errors into 'error' events.
+    fn forward_accept_errors(&self) {
+        let weak = Rc::downgrade(&self.inner);
+        let errors = self.inner.shared.accept_errors.1.clone();
+        corenet_engine::spawn_local(async move {
+            while let Ok(err) = errors.recv().await {
+                let Some(inner) = weak.upgrade() else { return };
+                let server = Server { inner };
+                if !server.inner.events.error.emit(&server, &err) {
+                    tracing::warn!("unhandled 'error' on a server: {err}");
+                }
+            }
+        })
+        .detach();
+    }
+
+    fn spawn_accept_loops(&self, listener: engine::Server) {
         for core in 0..self.inner.runtime.cores() {
             let listener = listener.clone();
             let shared = self.inner.shared.clone();
@@ -338,7 +383,17 @@ impl Server {
                             Ok(io) => io,
                             Err(e) if e.kind() == std::io::ErrorKind::NotConnected => return,
                             Err(e) => {
-                                tracing::warn!("accept: {e}");
+                                let out_of_fds =
+                                    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE));
+                                // A full channel drops the report, never the accept loop.
+                                let _ =
+                                    shared.accept_errors.0.try_send(Error::from_io(e, "accept"));
+                                if out_of_fds {
+                                    // Back off instead of spinning on a listener that stays
+                                    // readable while no descriptor is free.
+                                    corenet_engine::sleep(std::time::Duration::from_millis(10))
+                                        .await;
+                                }
                                 continue;
                             }
                         };
@@ -382,20 +437,11 @@ impl Server {
             l.close();
         }
         if let Some(cb) = cb {
-            let mut cb = Some(cb);
             if was_listening {
-                self.inner.events.close.once(move |s, ()| {
-                    if let Some(cb) = cb.take() {
-                        cb(s, None)
-                    }
-                });
+                self.inner.events.close.once_fn(move |s, ()| cb(s, None));
             } else {
                 let server = self.clone();
-                next_tick(move || {
-                    if let Some(cb) = cb.take() {
-                        cb(&server, Some(Error::server_not_running()))
-                    }
-                });
+                next_tick(move || cb(&server, Some(Error::server_not_running())));
             }
         }
         let shared = &self.inner.shared;

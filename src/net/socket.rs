@@ -123,14 +123,34 @@ impl Socket {
         self.inner.events.close.on(move |s, e| f(s, *e))
     }
 
+    /// `'data'`, once.
+    pub fn once_data(&self, f: impl FnOnce(&Socket, &Chunk) + 'static) -> ListenerId {
+        self.inner.events.data.once_fn(f)
+    }
+
+    /// `'end'`, once.
+    pub fn once_end(&self, f: impl FnOnce(&Socket) + 'static) -> ListenerId {
+        self.inner.events.end.once_fn(move |s, ()| f(s))
+    }
+
+    /// `'finish'`, once.
+    pub fn once_finish(&self, f: impl FnOnce(&Socket) + 'static) -> ListenerId {
+        self.inner.events.finish.once_fn(move |s, ()| f(s))
+    }
+
     /// `'close'`, once.
     pub fn once_close(&self, f: impl FnOnce(&Socket, bool) + 'static) -> ListenerId {
-        let mut f = Some(f);
-        self.inner.events.close.once(move |s, e| {
-            if let Some(f) = f.take() {
-                f(s, *e)
-            }
-        })
+        self.inner.events.close.once_fn(move |s, e| f(s, *e))
+    }
+
+    /// `'error'`, once.
+    pub fn once_error(&self, f: impl FnOnce(&Socket, &Error) + 'static) -> ListenerId {
+        self.inner.events.error.once_fn(f)
+    }
+
+    /// `'drain'`, once.
+    pub fn once_drain(&self, f: impl FnOnce(&Socket) + 'static) -> ListenerId {
+        self.inner.events.drain.once_fn(move |s, ()| f(s))
     }
 
     /// `'error'`; `'close'` follows. An error with no listener is logged and the socket
