@@ -80,8 +80,12 @@ pub(crate) struct Shared {
     closing: AtomicBool,
     /// Woken when the count reaches 0 while closing.
     zero: (async_channel::Sender<()>, async_channel::Receiver<()>),
-    /// Accept errors from every core, emitted as 'error' on the server's core.
-    accept_errors: (async_channel::Sender<Error>, async_channel::Receiver<Error>),
+    /// Accept errors from every core, emitted as 'error' on the server's core; `None` tells
+    /// the forwarding task that the server closed.
+    accept_errors: (
+        async_channel::Sender<Option<Error>>,
+        async_channel::Receiver<Option<Error>>,
+    ),
 }
 
 impl Shared {
@@ -354,18 +358,19 @@ impl Server {
         self.spawn_accept_loops(listener);
     }
 
-    /// One task per server (for its life) turning accept errors into 'error' events.
+    /// While listening, a task on this core turns accept errors into 'error' events. It also
+    /// holds the server: like Node's, a listening server stays alive (and its listeners
+    /// with it) until `close()`, even if the program dropped every handle.
     fn forward_accept_errors(&self) {
-        let weak = Rc::downgrade(&self.inner);
+        let server = self.clone();
         let errors = self.inner.shared.accept_errors.1.clone();
         corenet_engine::spawn_local(async move {
-            while let Ok(err) = errors.recv().await {
-                let Some(inner) = weak.upgrade() else { return };
-                let server = Server { inner };
+            while let Ok(Some(err)) = errors.recv().await {
                 if !server.inner.events.error.emit(&server, &err) {
                     tracing::warn!("unhandled 'error' on a server: {err}");
                 }
             }
+            server.inner.forwarding_errors.set(false);
         })
         .detach();
     }
@@ -386,8 +391,10 @@ impl Server {
                                 let out_of_fds =
                                     matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE));
                                 // A full channel drops the report, never the accept loop.
-                                let _ =
-                                    shared.accept_errors.0.try_send(Error::from_io(e, "accept"));
+                                let _ = shared
+                                    .accept_errors
+                                    .0
+                                    .try_send(Some(Error::from_io(e, "accept")));
                                 if out_of_fds {
                                     // Back off instead of spinning on a listener that stays
                                     // readable while no descriptor is free.
@@ -435,6 +442,10 @@ impl Server {
         let was_listening = listener.is_some();
         if let Some(l) = listener {
             l.close();
+        }
+        if self.inner.forwarding_errors.get() {
+            // Ends the forwarding task, and with it the reference keeping the server alive.
+            let _ = self.inner.shared.accept_errors.0.try_send(None);
         }
         if let Some(cb) = cb {
             if was_listening {
