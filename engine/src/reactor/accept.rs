@@ -1,0 +1,126 @@
+//! Listeners: multishot accepts, the accepted queue, release.
+
+use std::io;
+use std::os::fd::{OwnedFd, RawFd};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use super::conn::set_waker;
+use super::listener::Listener;
+use super::{Reactor, stats};
+use crate::backend::{Completion, Op, OpKind, Token};
+
+impl Reactor {
+    /// Registers a listening socket on this core; returns its slot and id.
+    ///
+    /// # Errors
+    ///
+    /// When the core is draining for shutdown.
+    pub(crate) fn add_listener(&mut self, socket: Arc<OwnedFd>) -> io::Result<(usize, u64)> {
+        if self.draining {
+            return Err(listener_closed());
+        }
+        self.next_listener_id += 1;
+        let id = self.next_listener_id;
+        Ok((self.listeners.insert(Listener::new(id, socket)), id))
+    }
+
+    pub(super) fn listener(&mut self, slot: usize, id: u64) -> Option<&mut Listener> {
+        self.listeners
+            .get_mut(slot)
+            .filter(|l| l.id == id && !l.closed)
+    }
+
+    pub(crate) fn poll_accept(
+        &mut self,
+        slot: usize,
+        id: u64,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<RawFd>> {
+        let Some(l) = self.listener(slot, id) else {
+            return Poll::Ready(Err(listener_closed()));
+        };
+        if let Some(r) = l.queue.pop_front() {
+            return Poll::Ready(r.map_err(io::Error::from_raw_os_error));
+        }
+        set_waker(&mut l.waker, cx.waker());
+        if !l.armed {
+            l.armed = true;
+            let fd = l.fd;
+            self.push(Op::AcceptMulti {
+                fd,
+                token: Token::new(OpKind::Accept, slot),
+            });
+        }
+        Poll::Pending
+    }
+
+    pub(super) fn on_accept(&mut self, c: Completion) {
+        let slot = c.token.slot();
+        let Some(l) = self.listeners.get_mut(slot) else {
+            if c.result >= 0 {
+                // SAFETY: a descriptor accepted for a listener that no longer exists is ours.
+                unsafe { libc::close(c.result) };
+            }
+            return;
+        };
+        if c.result >= 0 {
+            if l.closed {
+                // SAFETY: accepted after the listener was released; nobody else has it.
+                unsafe { libc::close(c.result) };
+            } else {
+                stats::add(&self.counters.accepted, 1);
+                l.queue.push_back(Ok(c.result));
+            }
+        } else if c.result != -libc::ECANCELED && !l.closed {
+            l.queue.push_back(Err(-c.result));
+        }
+        if !c.more {
+            l.armed = false;
+            l.cancelling = false;
+        }
+        if let Some(w) = l.waker.take() {
+            w.wake();
+        }
+        self.maybe_close_listener(slot);
+    }
+
+    /// The accept handle is gone: cancel the accept, close what was queued, then the socket.
+    pub(crate) fn release_listener(&mut self, slot: usize, id: u64) {
+        let Some(l) = self.listener(slot, id) else {
+            return;
+        };
+        l.closed = true;
+        if let Some(w) = l.waker.take() {
+            // An accept() waiting on it returns the "closed" error.
+            w.wake();
+        }
+        l.close_queued();
+        if l.armed && !l.cancelling {
+            l.cancelling = true;
+            self.push(Op::Cancel {
+                target: Token::new(OpKind::Accept, slot),
+            });
+        }
+        self.maybe_close_listener(slot);
+    }
+
+    pub(super) fn maybe_close_listener(&mut self, slot: usize) {
+        if self
+            .listeners
+            .get(slot)
+            .is_some_and(|l| l.closed && !l.armed)
+        {
+            let mut l = self.listeners.remove(slot);
+            l.close_queued();
+            // The accept on it has completed: let go of the socket (closing it if we held the
+            // last reference).
+            drop(l.socket);
+        }
+    }
+}
+
+/// The error `accept` returns once its listener is closed.
+pub(crate) fn listener_closed() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "the server is closed")
+}

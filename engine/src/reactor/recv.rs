@@ -1,0 +1,103 @@
+//! The receive path: multishot receives, flow control at the cap, hand-over with compaction.
+
+use std::collections::VecDeque;
+use std::io;
+use std::task::{Context, Poll};
+
+use super::conn::{RxState, set_waker};
+use super::{Reactor, stats};
+use crate::backend::{Completion, Op, OpKind, Token};
+use crate::buf::Chunk;
+
+impl Reactor {
+    pub(super) fn arm_recv(&mut self, slot: usize) {
+        let conn = &mut self.conns[slot];
+        conn.rx_state = RxState::Armed;
+        let fd = conn.fd;
+        self.push(Op::RecvMulti {
+            fd,
+            token: Token::new(OpKind::Recv, slot),
+        });
+    }
+
+    pub(super) fn on_recv(&mut self, c: Completion) {
+        let slot = c.token.slot();
+        let cap = self.limits.rx_cap;
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        if let Some(chunk) = c.chunk {
+            if !conn.released {
+                conn.rx.push_back(chunk);
+                conn.wake_reader();
+            }
+        } else if c.result == 0 {
+            conn.rx_end = Some(0);
+            conn.wake_reader();
+        } else if c.result < 0 && c.result != -libc::ENOBUFS && c.result != -libc::ECANCELED {
+            conn.rx_end = Some(-c.result);
+            conn.wake_reader();
+        }
+        if !c.more {
+            let starved = c.result == -libc::ENOBUFS && !conn.released && conn.rx_end.is_none();
+            if starved {
+                stats::add(&self.counters.recv_starved, 1);
+                conn.rx_state = RxState::Starved;
+                self.starved.push_back(slot);
+            } else {
+                conn.rx_state = RxState::Idle;
+                if conn.wants_recv(cap) {
+                    self.arm_recv(slot);
+                }
+            }
+        } else if conn.rx_state == RxState::Armed && conn.rx.len() >= cap {
+            // Flow control: the reader is behind; stop receiving until it catches up.
+            conn.rx_state = RxState::Cancelling;
+            stats::add(&self.counters.recv_paused, 1);
+            self.push(Op::Cancel { target: c.token });
+        }
+        self.maybe_close(slot);
+    }
+
+    pub(crate) fn poll_read(
+        &mut self,
+        slot: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<Option<Chunk>>> {
+        let cap = self.limits.rx_cap;
+        let conn = &mut self.conns[slot];
+        if let Some(chunk) = conn.rx.pop_front() {
+            let chunk = if chunk.is_ring_buffer() && self.pool.under_pressure() {
+                stats::add(&self.counters.compactions, 1);
+                compact(chunk, &mut conn.rx)
+            } else {
+                chunk
+            };
+            if conn.wants_recv(cap) {
+                self.arm_recv(slot);
+            }
+            return Poll::Ready(Ok(Some(chunk)));
+        }
+        match conn.rx_end {
+            Some(0) => return Poll::Ready(Ok(None)),
+            Some(errno) => return Poll::Ready(Err(io::Error::from_raw_os_error(errno))),
+            None => {}
+        }
+        set_waker(&mut conn.read_waker, cx.waker());
+        if conn.wants_recv(cap) {
+            self.arm_recv(slot);
+        }
+        Poll::Pending
+    }
+}
+
+/// Copies `first` and every queued chunk into one heap chunk, returning their ring buffers.
+pub(super) fn compact(first: Chunk, rest: &mut VecDeque<Chunk>) -> Chunk {
+    let total = first.len() + rest.iter().map(|c| c.len()).sum::<usize>();
+    let mut v = Vec::with_capacity(total);
+    v.extend_from_slice(&first);
+    for c in rest.drain(..) {
+        v.extend_from_slice(&c);
+    }
+    Chunk::from_vec(v)
+}
