@@ -116,19 +116,15 @@ pub enum Op {
         /// Routes the completion.
         token: Token,
     },
-    /// Send `iovcnt` iovecs in one call without raising SIGPIPE (MSG_NOSIGNAL, or SO_NOSIGPIPE
-    /// where the platform has no such flag); `result` is the bytes sent.
-    /// `msg` points at a msghdr whose iov fields the driver may set; both stay valid until
-    /// the final completion (guarantee 2).
+    /// Send the iovecs of `msg` (`msg_iov`, `msg_iovlen`; no name, no control data) in one
+    /// call without raising SIGPIPE (MSG_NOSIGNAL, or SO_NOSIGPIPE where the platform has no
+    /// such flag); `result` is the bytes sent. The msghdr and its iovecs stay valid and
+    /// unchanged until the final completion (guarantee 2).
     Send {
         /// The connected socket.
         fd: RawFd,
-        /// A msghdr owned by the reactor, free for the driver to fill.
-        msg: *mut libc::msghdr,
-        /// The iovecs to send.
-        iov: *const libc::iovec,
-        /// How many iovecs.
-        iovcnt: usize,
+        /// The reactor's msghdr for this send.
+        msg: *const libc::msghdr,
         /// Routes the completion.
         token: Token,
     },

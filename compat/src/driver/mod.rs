@@ -119,22 +119,7 @@ impl CompatDriver {
             match op {
                 Op::AcceptMulti { fd, token } => self.start(fd, token, Kind::Accept, out),
                 Op::RecvMulti { fd, token } => self.start(fd, token, Kind::Recv, out),
-                Op::Send {
-                    fd,
-                    msg,
-                    iov,
-                    iovcnt,
-                    token,
-                } => {
-                    // SAFETY: `msg` is the reactor's msghdr for this send, valid, unaliased and
-                    // ours to fill until the final completion (contract guarantee 2).
-                    unsafe {
-                        *msg = std::mem::zeroed();
-                        (*msg).msg_iov = iov.cast_mut();
-                        (*msg).msg_iovlen = iovcnt as _;
-                    }
-                    self.start(fd, token, Kind::Send { msg }, out);
-                }
+                Op::Send { fd, msg, token } => self.start(fd, token, Kind::Send { msg }, out),
                 Op::Connect {
                     fd,
                     addr,

@@ -252,11 +252,11 @@ fn push_send(d: &mut CompatDriver, fd: RawFd, data: &[u8], mem: &mut Box<SendMem
         iov_base: data.as_ptr() as *mut libc::c_void,
         iov_len: data.len(),
     };
+    mem.msg.msg_iov = &mut mem.iov;
+    mem.msg.msg_iovlen = 1;
     d.push(Op::Send {
         fd,
-        msg: &mut mem.msg,
-        iov: &mem.iov,
-        iovcnt: 1,
+        msg: &mem.msg,
         token,
     });
 }

@@ -154,16 +154,15 @@ impl Reactor {
             n += 1;
         }
         conn.tx_in_flight = n;
-        let msg: *mut libc::msghdr = &mut ss.msg;
-        let iov = ss.iov.as_ptr();
+        ss.msg.msg_iov = ss.iov.as_mut_ptr();
+        ss.msg.msg_iovlen = n as _;
+        let msg: *const libc::msghdr = &ss.msg;
         let fd = conn.fd;
         conn.send_slot = Some(ss);
         stats::add(&self.counters.sends, 1);
         self.push(Op::Send {
             fd,
             msg,
-            iov,
-            iovcnt: n,
             token: Token::new(OpKind::Send, slot),
         });
     }

@@ -213,28 +213,19 @@ impl Driver for UringDriver {
             Op::RecvMulti { fd, token } => opcode::RecvMulti::new(Fd(fd), self.buf_ring.bgid())
                 .build()
                 .user_data(token.0),
-            Op::Send {
-                fd,
-                msg,
-                iov,
-                iovcnt,
-                token,
-            } => {
-                if iovcnt == 1 {
-                    // SAFETY: the reactor passes a valid iovec that outlives the op.
-                    let v = unsafe { &*iov };
+            Op::Send { fd, msg, token } => {
+                // SAFETY: the reactor's msghdr and its iovecs are valid until the final
+                // completion (contract guarantee 2).
+                let m = unsafe { &*msg };
+                if m.msg_iovlen == 1 {
+                    // One buffer: plain SEND, no msghdr for the kernel to import.
+                    // SAFETY: as above; msg_iovlen == 1, so msg_iov points at one iovec.
+                    let v = unsafe { &*m.msg_iov };
                     opcode::Send::new(Fd(fd), v.iov_base.cast(), v.iov_len as u32)
                         .flags(libc::MSG_NOSIGNAL)
                         .build()
                         .user_data(token.0)
                 } else {
-                    // SAFETY: `msg` is the reactor's msghdr for this send, valid and unaliased
-                    // until the final completion.
-                    unsafe {
-                        *msg = std::mem::zeroed();
-                        (*msg).msg_iov = iov.cast_mut();
-                        (*msg).msg_iovlen = iovcnt as _;
-                    }
                     opcode::SendMsg::new(Fd(fd), msg)
                         .flags(libc::MSG_NOSIGNAL as u32)
                         .build()
