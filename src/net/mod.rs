@@ -17,4 +17,6 @@ pub use is_ip::{is_ip, is_ipv4, is_ipv6};
 pub use listen::ListenArgs;
 pub use port::Port;
 pub use server::{Address, Server, ServerOptions, create_server};
-pub use socket::{DEFAULT_HIGH_WATER_MARK, Socket};
+pub use socket::{
+    ConnectArgs, DEFAULT_HIGH_WATER_MARK, Lookup, Socket, connect, create_connection,
+};

@@ -1,0 +1,220 @@
+//! The task that drives a socket: reads and emits, drains, sends the FIN, times out, closes.
+
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use super::Socket;
+use crate::Error;
+use crate::net::events::next_tick;
+
+impl Socket {
+    /// Spawns the driver on this core (it runs later in the turn, after the caller has had
+    /// its chance to register listeners).
+    pub(super) fn start_driver(&self) {
+        let driver = self.clone();
+        corenet_engine::spawn_local(async move { driver.drive().await }).detach();
+    }
+
+    pub(super) fn wake_driver(&self) {
+        if let Some(w) = self.inner.driver.take() {
+            w.wake();
+        }
+    }
+
+    pub(super) fn error_later(&self, err: Error) {
+        let socket = self.clone();
+        next_tick(move || socket.emit_error(&err));
+    }
+
+    /// Emits 'error'; unhandled, it is logged and the socket destroyed.
+    fn emit_error(&self, err: &Error) {
+        if !self.inner.events.error.emit(self, err) {
+            tracing::warn!("unhandled 'error' on a socket: {err}");
+            self.destroy(None);
+            self.inner.state.borrow_mut().had_error = true;
+        }
+    }
+
+    /// Reads and emits until the socket closes.
+    async fn drive(&self) {
+        poll_fn(|cx| {
+            self.inner.driver.set(Some(cx.waker().clone()));
+            loop {
+                let pending_error = self.inner.state.borrow_mut().pending_error.take();
+                if let Some(err) = pending_error {
+                    self.emit_error(&err);
+                    continue;
+                }
+                if self.inner.state.borrow().destroyed {
+                    return Poll::Ready(());
+                }
+                match self.step(cx) {
+                    Poll::Ready(true) => continue,
+                    Poll::Ready(false) => return Poll::Ready(()),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+        })
+        .await;
+        self.finish_close();
+    }
+
+    /// One step of the state machine: Ready(true) when something happened (run again),
+    /// Ready(false) when the socket is done, Pending when waiting.
+    fn step(&self, cx: &mut Context<'_>) -> Poll<bool> {
+        if self.inner.state.borrow().connecting {
+            // The connect task starts over with us once connected.
+            return Poll::Pending;
+        }
+        if self.poll_timeout(cx) {
+            self.inner.events.timeout.emit(self, &());
+            return Poll::Ready(true);
+        }
+        let io_ref = self.inner.io.borrow();
+        let Some(io) = io_ref.as_ref() else {
+            return Poll::Ready(false);
+        };
+        // Drain.
+        if self.inner.state.borrow().need_drain {
+            match io.poll_writable(cx) {
+                Poll::Ready(Ok(())) => {
+                    self.inner.state.borrow_mut().need_drain = false;
+                    drop(io_ref);
+                    self.touch();
+                    self.inner.events.drain.emit(self, &());
+                    return Poll::Ready(true);
+                }
+                Poll::Ready(Err(e)) => {
+                    drop(io_ref);
+                    self.destroy(Some(Error::from_io(e, "write")));
+                    return Poll::Ready(true);
+                }
+                Poll::Pending => {}
+            }
+        }
+        // Our FIN.
+        let (ending, finished) = {
+            let st = self.inner.state.borrow();
+            (st.ending, st.finished)
+        };
+        if ending && !finished {
+            match io.poll_flush(cx) {
+                Poll::Ready(Ok(())) => {
+                    self.inner.state.borrow_mut().finished = true;
+                    drop(io_ref);
+                    self.inner.events.finish.emit(self, &());
+                    return Poll::Ready(true);
+                }
+                Poll::Ready(Err(e)) => {
+                    drop(io_ref);
+                    self.destroy(Some(Error::from_io(e, "write")));
+                    return Poll::Ready(true);
+                }
+                Poll::Pending => {}
+            }
+        }
+        // Reading.
+        let (paused, read_ended) = {
+            let st = self.inner.state.borrow();
+            (st.paused, st.read_ended)
+        };
+        if !read_ended && !paused {
+            match io.poll_read(cx) {
+                Poll::Ready(Ok(Some(chunk))) => {
+                    drop(io_ref);
+                    self.inner.state.borrow_mut().bytes_read += chunk.len() as u64;
+                    self.touch();
+                    self.inner.events.data.emit(self, &chunk);
+                    return Poll::Ready(true);
+                }
+                Poll::Ready(Ok(None)) => {
+                    drop(io_ref);
+                    self.inner.state.borrow_mut().read_ended = true;
+                    self.inner.events.end.emit(self, &());
+                    if !self.inner.allow_half_open {
+                        self.end(None);
+                    }
+                    return Poll::Ready(true);
+                }
+                Poll::Ready(Err(e)) => {
+                    drop(io_ref);
+                    self.destroy(Some(Error::from_io(e, "read")));
+                    return Poll::Ready(true);
+                }
+                Poll::Pending => {}
+            }
+        }
+        let st = self.inner.state.borrow();
+        if st.read_ended && st.finished {
+            // Both directions are done: close (the queue is flushed: a plain close).
+            drop(st);
+            drop(io_ref);
+            drop(self.inner.io.borrow_mut().take());
+            self.inner.state.borrow_mut().destroyed = true;
+            return Poll::Ready(false);
+        }
+        Poll::Pending
+    }
+
+    /// Whether the idle timer fired (after `set_timeout`); arms it otherwise.
+    fn poll_timeout(&self, cx: &mut Context<'_>) -> bool {
+        let mut st = self.inner.state.borrow_mut();
+        let Some(idle) = st.timeout else { return false };
+        if st.timed_out {
+            return false;
+        }
+        let deadline = st.last_activity + idle;
+        if Instant::now() >= deadline {
+            st.timed_out = true;
+            st.timer = None;
+            return true;
+        }
+        // One timer, moved lazily: activity only updates `last_activity`.
+        let timer = st
+            .timer
+            .get_or_insert_with(|| corenet_engine::sleep_until(deadline));
+        if timer.deadline() != deadline {
+            timer.reset(deadline);
+        }
+        if Pin::new(timer).poll(cx).is_ready() {
+            st.timer = None;
+            drop(st);
+            // Fired: loop again to compare with the (possibly moved) deadline.
+            return self.poll_timeout(cx);
+        }
+        false
+    }
+
+    /// Emits 'close', updates the server's count, drops every listener.
+    pub(super) fn finish_close(&self) {
+        let had_error = {
+            let mut st = self.inner.state.borrow_mut();
+            if st.closed {
+                return;
+            }
+            st.closed = true;
+            st.timer = None;
+            st.had_error
+        };
+        if let Some(io) = self.inner.io.borrow_mut().take() {
+            io.destroy();
+        }
+        if let Some(server) = &self.inner.server {
+            server.connection_closed();
+        }
+        self.inner.events.close.emit(self, &had_error);
+        let e = &self.inner.events;
+        e.lookup.clear();
+        e.connect.clear();
+        e.ready.clear();
+        e.data.clear();
+        e.end.clear();
+        e.finish.clear();
+        e.close.clear();
+        e.error.clear();
+        e.drain.clear();
+        e.timeout.clear();
+    }
+}

@@ -1,0 +1,334 @@
+//! The Node face's client sockets and socket events, ported from Node's tests (each names
+//! the test it follows), on both backends.
+
+mod common;
+
+use std::cell::RefCell;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::rc::Rc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::backends::{builder, start};
+use common::secs;
+use corenet::Backend;
+use corenet::net::{self, ConnectArgs};
+
+backend_tests! {
+    client_event_order_on_success(secs(30));
+    connect_refused_is_error_then_close(secs(30));
+    lookup_failure_is_lookup_error_close(secs(30));
+    writes_before_connect_are_sent_on_connect(secs(30));
+    set_timeout_fires_without_closing_and_zero_disables(secs(30));
+    ready_state_and_addresses(secs(30));
+    connect_to_unix_path(secs(30));
+    destroy_with_error_is_error_then_close_true(secs(30));
+}
+
+type Log = Rc<RefCell<Vec<String>>>;
+
+/// Runs `f(log, done)` on core 0 and returns the log once `done` was called (10 s max).
+fn with_log(
+    rt: &corenet::Runtime,
+    f: impl FnOnce(Log, Box<dyn Fn()>) + Send + 'static,
+) -> Vec<String> {
+    let (tx, rx) = mpsc::channel();
+    rt.block_on(0, move || async move {
+        let log: Log = Rc::default();
+        let out = log.clone();
+        f(
+            log,
+            Box::new(move || tx.send(out.borrow().clone()).unwrap()),
+        );
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("the test's events completed")
+}
+
+/// A std echo server that half-closes after the peer does.
+fn std_echo() -> std::net::SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 || s.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = s.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    addr
+}
+
+/// test-net-connect-options / sequences in node-net-api.md §5: connect, ready, data, end,
+/// finish, close(false).
+fn client_event_order_on_success(backend: Backend) {
+    let rt = start(backend, builder(1));
+    let addr = std_echo();
+    let log = with_log(&rt, move |log, done| {
+        let s = net::connect((addr.port(), "127.0.0.1"));
+        let l = log.clone();
+        s.on_connect(move |s| {
+            l.borrow_mut()
+                .push(format!("connect connecting={}", s.connecting()));
+            s.write(b"ping");
+        });
+        let l = log.clone();
+        s.on_ready(move |_| l.borrow_mut().push("ready".into()));
+        let l = log.clone();
+        s.on_data(move |s, d| {
+            l.borrow_mut()
+                .push(format!("data {}", String::from_utf8_lossy(d)));
+            s.end(None);
+        });
+        let l = log.clone();
+        s.on_end(move |_| l.borrow_mut().push("end".into()));
+        let l = log.clone();
+        s.on_finish(move |_| l.borrow_mut().push("finish".into()));
+        let l = log;
+        s.on_close(move |_, had_error| {
+            l.borrow_mut().push(format!("close {had_error}"));
+            done();
+        });
+    });
+    let mut expect: Vec<String> = ["connect connecting=false", "ready", "data ping"]
+        .map(String::from)
+        .to_vec();
+    // 'end' and 'finish' may come in either order (Node: §5).
+    let tail: Vec<String> = log[3..5].to_vec();
+    assert!(
+        tail.contains(&"end".to_string()) && tail.contains(&"finish".to_string()),
+        "{log:?}"
+    );
+    expect.extend(tail);
+    expect.push("close false".into());
+    assert_eq!(log, expect);
+}
+
+/// test-net-connect-immediate-finish / §5 "Client refused": error(ECONNREFUSED) then
+/// close(true), never 'connect'.
+fn connect_refused_is_error_then_close(backend: Backend) {
+    let rt = start(backend, builder(1));
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = with_log(&rt, move |log, done| {
+        let s = net::connect((port, "127.0.0.1"));
+        let l = log.clone();
+        s.on_connect(move |_| l.borrow_mut().push("connect".into()));
+        let l = log.clone();
+        s.on_error(move |_, e| l.borrow_mut().push(format!("error {} {}", e.code(), e)));
+        let l = log;
+        s.on_close(move |_, had_error| {
+            l.borrow_mut().push(format!("close {had_error}"));
+            done();
+        });
+    });
+    assert_eq!(
+        log,
+        [
+            format!("error ECONNREFUSED connect ECONNREFUSED 127.0.0.1:{port}"),
+            "close true".into()
+        ]
+    );
+}
+
+/// test-net-dns-error / §5 "DNS failure": lookup(err), error(ENOTFOUND), close(true).
+fn lookup_failure_is_lookup_error_close(backend: Backend) {
+    let rt = start(backend, builder(1));
+    let log = with_log(&rt, move |log, done| {
+        let s = net::connect(ConnectArgs::port(80).host("no-such-host.invalid"));
+        let l = log.clone();
+        s.on_lookup(move |_, lk| {
+            l.borrow_mut()
+                .push(format!("lookup {} {}", lk.error.is_some(), lk.host))
+        });
+        let l = log.clone();
+        s.on_error(move |_, e| {
+            l.borrow_mut()
+                .push(format!("error {} {:?}", e.code(), e.syscall()))
+        });
+        let l = log;
+        s.on_close(move |_, had_error| {
+            l.borrow_mut().push(format!("close {had_error}"));
+            done();
+        });
+    });
+    assert_eq!(
+        log,
+        [
+            "lookup true no-such-host.invalid",
+            "error ENOTFOUND Some(\"getaddrinfo\")",
+            "close true"
+        ]
+    );
+}
+
+/// test-net-write-connect-write / §4.4: writes while connecting are queued and sent.
+fn writes_before_connect_are_sent_on_connect(backend: Backend) {
+    let rt = start(backend, builder(1));
+    let addr = std_echo();
+    let log = with_log(&rt, move |log, done| {
+        let s = net::connect((addr.port(), "127.0.0.1"));
+        assert!(s.write(b"first "));
+        assert_eq!(s.writable_length(), 6);
+        s.end(Some(b"second"));
+        let got = Rc::new(RefCell::new(Vec::new()));
+        let g = got.clone();
+        s.on_data(move |_, d| g.borrow_mut().extend_from_slice(d));
+        let l = log;
+        s.on_close(move |s, _| {
+            l.borrow_mut()
+                .push(String::from_utf8_lossy(&got.borrow()).into_owned());
+            l.borrow_mut()
+                .push(format!("written {}", s.bytes_written()));
+            done();
+        });
+    });
+    assert_eq!(log, ["first second", "written 12"]);
+}
+
+/// test-net-settimeout / test-net-socket-timeout: 'timeout' after idle, the socket stays
+/// open; activity re-arms it; set_timeout(0) disables it.
+fn set_timeout_fires_without_closing_and_zero_disables(backend: Backend) {
+    let rt = start(backend, builder(1));
+    let addr = std_echo();
+    let log = with_log(&rt, move |log, done| {
+        let s = net::connect((addr.port(), "127.0.0.1"));
+        s.set_timeout(Duration::from_millis(100));
+        let count = Rc::new(RefCell::new(0));
+        let l = log.clone();
+        let c = count.clone();
+        s.on_timeout(move |s| {
+            *c.borrow_mut() += 1;
+            l.borrow_mut().push(format!(
+                "timeout {} destroyed={}",
+                c.borrow(),
+                s.destroyed()
+            ));
+            if *c.borrow() == 1 {
+                // Activity re-arms it.
+                s.write(b"x");
+            } else {
+                s.set_timeout(Duration::ZERO);
+                let s = s.clone();
+                let l = l.clone();
+                let c = c.clone();
+                corenet::spawn_local(async move {
+                    corenet::sleep(Duration::from_millis(300)).await;
+                    l.borrow_mut()
+                        .push(format!("after disable: {}", c.borrow()));
+                    s.destroy(None);
+                })
+                .detach();
+            }
+        });
+        s.on_close(move |_, _| done());
+    });
+    assert_eq!(
+        log,
+        [
+            "timeout 1 destroyed=false",
+            "timeout 2 destroyed=false",
+            "after disable: 2"
+        ]
+    );
+}
+
+/// test-net-remote-address-port, test-net-socket-ready-state (readyState transitions).
+fn ready_state_and_addresses(backend: Backend) {
+    let rt = start(backend, builder(1));
+    let addr = std_echo();
+    let log = with_log(&rt, move |log, done| {
+        let s = net::connect((addr.port(), "127.0.0.1"));
+        log.borrow_mut()
+            .push(format!("{} pending={}", s.ready_state(), s.pending()));
+        let l = log.clone();
+        s.on_connect(move |s| {
+            l.borrow_mut().push(format!(
+                "{} {:?} {:?} {}",
+                s.ready_state(),
+                s.remote_family(),
+                s.remote_port(),
+                s.local_port().is_some()
+            ));
+            s.end(None);
+            l.borrow_mut().push(s.ready_state().into());
+        });
+        let l = log;
+        s.on_close(move |s, _| {
+            l.borrow_mut()
+                .push(format!("{} {:?}", s.ready_state(), s.remote_port()));
+            done();
+        });
+    });
+    assert_eq!(
+        log,
+        [
+            "opening pending=true".to_string(),
+            format!("open Some(\"IPv4\") Some({}) true", addr.port()),
+            "readOnly".into(),
+            format!("closed Some({})", addr.port()),
+        ]
+    );
+}
+
+/// test-net-pipe-connect-errors (success half): connect to a Unix socket path.
+fn connect_to_unix_path(backend: Backend) {
+    let rt = start(backend, builder(1));
+    let path = std::env::temp_dir().join(format!(
+        "corenet-node-client-{}-{backend:?}.sock",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&path);
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut b = [0u8; 5];
+        s.read_exact(&mut b).unwrap();
+        s.write_all(&b).unwrap();
+    });
+    let p = path.clone();
+    let log = with_log(&rt, move |log, done| {
+        let s = net::connect(ConnectArgs::path(&p));
+        s.on_connect(|s| {
+            s.write(b"hello");
+        });
+        let l = log.clone();
+        s.on_data(move |_, d| l.borrow_mut().push(String::from_utf8_lossy(d).into_owned()));
+        s.on_close(move |_, _| done());
+    });
+    assert_eq!(log, ["hello"]);
+    let _ = std::fs::remove_file(&path);
+}
+
+/// test-net-socket-destroy-send / §4.4 destroy(err): 'error' then 'close'(true).
+fn destroy_with_error_is_error_then_close_true(backend: Backend) {
+    let rt = start(backend, builder(1));
+    let addr = std_echo();
+    let log = with_log(&rt, move |log, done| {
+        let s = net::connect((addr.port(), "127.0.0.1"));
+        s.on_connect(|s| s.destroy(Some(corenet::Error::socket_closed())));
+        let l = log.clone();
+        s.on_error(move |_, e| l.borrow_mut().push(format!("error {}", e.code())));
+        let l = log;
+        s.on_close(move |s, had_error| {
+            l.borrow_mut()
+                .push(format!("close {had_error} destroyed={}", s.destroyed()));
+            done();
+        });
+    });
+    assert_eq!(
+        log,
+        ["error ERR_SOCKET_CLOSED", "close true destroyed=true"]
+    );
+}
