@@ -12,15 +12,15 @@ use std::time::{Duration, Instant};
 
 use common::{secs, watchdog};
 
-/// `target/<profile>/examples/echo`, which `cargo test` builds beside the test binaries.
-fn example_binary() -> Option<PathBuf> {
+/// `target/<profile>/examples/<name>`, which `cargo test` builds beside the test binaries.
+fn example(name: &str) -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
-    let path = exe.parent()?.parent()?.join("examples").join("echo");
+    let path = exe.parent()?.parent()?.join("examples").join(name);
     path.exists().then_some(path)
 }
 
 fn run(backend: &str) {
-    let Some(bin) = example_binary() else {
+    let Some(bin) = example("echo") else {
         eprintln!("skipped: the echo example is not built (run `cargo test --all-targets`)");
         return;
     };
@@ -92,5 +92,31 @@ fn uring_echo_example_graceful_on_sigterm() {
 fn compat_echo_example_graceful_on_sigterm() {
     watchdog("compat_echo_example_graceful_on_sigterm", secs(30), || {
         run("compat")
+    });
+}
+
+#[test]
+fn node_style_example_runs_and_exits() {
+    watchdog("node_style_example_runs_and_exits", secs(30), || {
+        let Some(bin) = example("node_style") else {
+            eprintln!(
+                "skipped: the node_style example is not built (run `cargo test --all-targets`)"
+            );
+            return;
+        };
+        let out = Command::new(bin)
+            .output()
+            .expect("run the node_style example");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "exit {}: {stdout}", out.status);
+        for line in [
+            "client: connected to server!",
+            "client: hello",
+            "client: world!",
+            "client: goodbye",
+            "client: disconnected from server",
+        ] {
+            assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+        }
     });
 }
