@@ -203,6 +203,7 @@ setTimeout(() => process.exit(0), 20000).unref();"#,
     });
     let (had_error, equal) = rx.recv_timeout(Duration::from_secs(20)).unwrap();
     let _ = child.kill();
+    let _ = child.wait();
     assert!(!had_error);
     assert!(equal, "echoed bytes differ");
 }
