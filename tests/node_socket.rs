@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::backends::{builder, start};
 use common::secs;
 use corenet::Backend;
-use corenet::net::{self, ConnectArgs};
+use corenet::net::{self, ConnectArgs, Encoding};
 
 backend_tests! {
     client_event_order_on_success(secs(30));
@@ -24,6 +24,7 @@ backend_tests! {
     ready_state_and_addresses(secs(30));
     connect_to_unix_path(secs(30));
     destroy_with_error_is_error_then_close_true(secs(30));
+    set_encoding_keeps_split_characters_whole(secs(30));
 }
 
 type Log = Rc<RefCell<Vec<String>>>;
@@ -331,4 +332,42 @@ fn destroy_with_error_is_error_then_close_true(backend: Backend) {
         log,
         ["error ERR_SOCKET_CLOSED", "close true destroyed=true"]
     );
+}
+
+/// test-net-socket-setencoding / StringDecoder: characters split across reads are decoded
+/// whole (utf8), and base64 comes in whole groups.
+fn set_encoding_keeps_split_characters_whole(backend: Backend) {
+    let rt = start(backend, builder(1));
+    let text = "héllo € 𝄞!";
+    for (encoding, expected) in [
+        (Encoding::Utf8, text.to_string()),
+        (Encoding::Base64, "aMOpbGxvIOKCrCDwnYSeIQ==".to_string()),
+    ] {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            s.set_nodelay(true).unwrap();
+            // One byte per segment: every multi-byte character is split across reads.
+            for b in text.as_bytes() {
+                s.write_all(&[*b]).unwrap();
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        });
+        let log = with_log(&rt, move |log, done| {
+            let s = net::connect((addr.port(), "127.0.0.1"));
+            s.set_encoding(Some(encoding));
+            let l = log.clone();
+            s.on_text(move |_, t| {
+                let mut log = l.borrow_mut();
+                if log.is_empty() {
+                    log.push(String::new());
+                }
+                log[0].push_str(t);
+            });
+            s.on_data(|_, _| panic!("bytes delivered while an encoding is set"));
+            s.on_close(move |_, _| done());
+        });
+        assert_eq!(log, [expected]);
+    }
 }

@@ -126,12 +126,13 @@ impl Socket {
                     drop(io_ref);
                     self.inner.state.borrow_mut().bytes_read += chunk.len() as u64;
                     self.touch();
-                    self.inner.events.data.emit(self, &chunk);
+                    self.emit_data(&chunk);
                     return Poll::Ready(true);
                 }
                 Poll::Ready(Ok(None)) => {
                     drop(io_ref);
                     self.inner.state.borrow_mut().read_ended = true;
+                    self.flush_decoder();
                     self.inner.events.end.emit(self, &());
                     if !self.inner.allow_half_open {
                         self.end(None);
@@ -156,6 +157,35 @@ impl Socket {
             return Poll::Ready(false);
         }
         Poll::Pending
+    }
+
+    /// 'data': bytes, or text when an encoding is set. The decoder is taken out while its
+    /// listeners run, so they may change the encoding.
+    fn emit_data(&self, chunk: &corenet_engine::Chunk) {
+        let taken = self.inner.decoder.borrow_mut().take();
+        let Some(mut decoder) = taken else {
+            self.inner.events.data.emit(self, chunk);
+            return;
+        };
+        let text = decoder.decode(chunk);
+        if !text.is_empty() {
+            self.inner.events.text.emit(self, text);
+        }
+        let mut slot = self.inner.decoder.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(decoder);
+        }
+    }
+
+    /// At end of stream, what the decoder still holds.
+    fn flush_decoder(&self) {
+        let taken = self.inner.decoder.borrow_mut().take();
+        if let Some(mut decoder) = taken {
+            if let Some(rest) = decoder.finish() {
+                let rest = rest.to_owned();
+                self.inner.events.text.emit(self, &rest);
+            }
+        }
     }
 
     /// Whether the idle timer fired (after `set_timeout`); arms it otherwise.
@@ -210,6 +240,7 @@ impl Socket {
         e.connect.clear();
         e.ready.clear();
         e.data.clear();
+        e.text.clear();
         e.end.clear();
         e.finish.clear();
         e.close.clear();

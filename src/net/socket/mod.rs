@@ -7,6 +7,7 @@
 
 mod connect;
 mod driver;
+mod encoding;
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -23,6 +24,8 @@ use super::events::{ListenerId, Listeners};
 use super::server::Shared;
 use crate::Error;
 pub use connect::{ConnectArgs, Lookup, connect, create_connection};
+use encoding::Decoder;
+pub use encoding::Encoding;
 
 /// Node's default high-water mark for a socket's writable side (16 KiB): past it `write`
 /// returns false and `drain` follows.
@@ -43,6 +46,7 @@ struct Events {
     connect: Listeners<Socket, ()>,
     ready: Listeners<Socket, ()>,
     data: Listeners<Socket, Chunk>,
+    text: Listeners<Socket, str>,
     end: Listeners<Socket, ()>,
     finish: Listeners<Socket, ()>,
     close: Listeners<Socket, bool>,
@@ -60,6 +64,8 @@ struct Inner {
     server: Option<Arc<Shared>>,
     allow_half_open: bool,
     high_water_mark: usize,
+    /// `set_encoding`: 'data' is decoded and delivered to the text listeners.
+    decoder: RefCell<Option<Decoder>>,
 }
 
 struct State {
@@ -143,6 +149,7 @@ impl Socket {
                 server,
                 allow_half_open,
                 high_water_mark: DEFAULT_HIGH_WATER_MARK,
+                decoder: RefCell::new(None),
             }),
         }
     }
@@ -194,6 +201,18 @@ impl Socket {
     /// `'data'`, once.
     pub fn once_data(&self, f: impl FnOnce(&Socket, &Chunk) + 'static) -> ListenerId {
         self.inner.events.data.once_fn(f)
+    }
+
+    /// `'data'` after [`set_encoding`](Socket::set_encoding): the received bytes as text.
+    /// While an encoding is set, `on_data` listeners get nothing (Node's 'data' then carries
+    /// strings only).
+    pub fn on_text(&self, f: impl FnMut(&Socket, &str) + 'static) -> ListenerId {
+        self.inner.events.text.on(f)
+    }
+
+    /// `on_text`, once.
+    pub fn once_text(&self, f: impl FnOnce(&Socket, &str) + 'static) -> ListenerId {
+        self.inner.events.text.once_fn(f)
     }
 
     /// `'end'`: the peer half-closed (no more data will come).
@@ -270,6 +289,7 @@ impl Socket {
             || e.connect.off(id)
             || e.ready.off(id)
             || e.data.off(id)
+            || e.text.off(id)
             || e.end.off(id)
             || e.finish.off(id)
             || e.close.off(id)
@@ -382,6 +402,14 @@ impl Socket {
     }
 
     // ---- reading and timers --------------------------------------------------------------
+
+    /// Node's `setEncoding`: decode received bytes to text, delivered to
+    /// [`on_text`](Socket::on_text) listeners; a character split across reads is kept whole.
+    /// `None` goes back to bytes (`on_data`).
+    pub fn set_encoding(&self, encoding: Option<Encoding>) -> &Socket {
+        *self.inner.decoder.borrow_mut() = encoding.map(Decoder::new);
+        self
+    }
 
     /// Stops reading (`'data'` stops; the kernel's receive window fills and the peer waits).
     pub fn pause(&self) {
