@@ -25,6 +25,7 @@ backend_tests! {
     connect_to_unix_path(secs(30));
     destroy_with_error_is_error_then_close_true(secs(30));
     set_encoding_keeps_split_characters_whole(secs(30));
+    write_callbacks_run_in_order_once_sent(secs(30));
 }
 
 type Log = Rc<RefCell<Vec<String>>>;
@@ -370,4 +371,60 @@ fn set_encoding_keeps_split_characters_whole(backend: Backend) {
         });
         assert_eq!(log, [expected]);
     }
+}
+
+/// test-net-write-cb-on-destroy-before-connect / §4.4 write(data, cb): callbacks run in
+/// order once the kernel has the bytes; a write still pending when the socket is destroyed
+/// before connecting gets an error.
+fn write_callbacks_run_in_order_once_sent(backend: Backend) {
+    let rt = start(backend, builder(1));
+    let addr = std_echo();
+    let log = with_log(&rt, move |log, done| {
+        let s = net::connect((addr.port(), "127.0.0.1"));
+        for i in 0..3 {
+            let l = log.clone();
+            s.write_with(format!("part{i} ").as_bytes(), move |s, err| {
+                l.borrow_mut().push(format!(
+                    "cb{i} {:?} queued={}",
+                    err.map(|e| e.code()),
+                    s.writable_length()
+                ));
+            });
+        }
+        let l = log.clone();
+        s.on_data(move |s, _| {
+            if !l.borrow().iter().any(|e| e == "data") {
+                l.borrow_mut().push("data".into());
+                s.destroy(None);
+            }
+        });
+        // A second socket destroyed before it connects: its callback gets an error.
+        let never = net::connect((addr.port(), "127.0.0.1"));
+        let l = log.clone();
+        never.write_with(b"lost", move |_, err| {
+            l.borrow_mut()
+                .push(format!("lost {:?}", err.map(|e| e.code())))
+        });
+        never.destroy(None);
+        s.on_close(move |_, _| done());
+    });
+    let cbs: Vec<&str> = log
+        .iter()
+        .filter(|e| e.starts_with("cb"))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        cbs,
+        [
+            "cb0 None queued=0",
+            "cb1 None queued=0",
+            "cb2 None queued=0"
+        ],
+        "{log:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|e| e == "lost Some(\"ERR_SOCKET_CLOSED_BEFORE_CONNECTION\")"),
+        "{log:?}"
+    );
 }

@@ -94,6 +94,25 @@ impl Socket {
                 Poll::Pending => {}
             }
         }
+        // Write callbacks: once everything queued reached the kernel.
+        if !self.inner.state.borrow().write_callbacks.is_empty() {
+            match io.poll_flush(cx) {
+                Poll::Ready(result) => {
+                    drop(io_ref);
+                    let callbacks =
+                        std::mem::take(&mut self.inner.state.borrow_mut().write_callbacks);
+                    let err = result.err().map(|e| Error::from_io(e, "write"));
+                    for cb in callbacks {
+                        cb(self, err.as_ref());
+                    }
+                    if let Some(e) = err {
+                        self.destroy(Some(e));
+                    }
+                    return Poll::Ready(true);
+                }
+                Poll::Pending => {}
+            }
+        }
         // Our FIN.
         let (ending, finished) = {
             let st = self.inner.state.borrow();
@@ -230,6 +249,21 @@ impl Socket {
         };
         if let Some(io) = self.inner.io.borrow_mut().take() {
             io.destroy();
+        }
+        // Writes whose bytes never reached the kernel: their callbacks get the error.
+        let (callbacks, never_connected) = {
+            let mut st = self.inner.state.borrow_mut();
+            (std::mem::take(&mut st.write_callbacks), st.remote.is_none())
+        };
+        if !callbacks.is_empty() {
+            let err = if never_connected {
+                Error::socket_closed_before_connection()
+            } else {
+                Error::socket_closed()
+            };
+            for cb in callbacks {
+                cb(self, Some(&err));
+            }
         }
         if let Some(server) = &self.inner.server {
             server.connection_closed();

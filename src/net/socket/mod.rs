@@ -27,6 +27,9 @@ pub use connect::{ConnectArgs, Lookup, connect, create_connection};
 use encoding::Decoder;
 pub use encoding::Encoding;
 
+/// A `write_with` callback: `None` once the bytes reached the kernel, or the write error.
+pub type WriteCallback = Box<dyn FnOnce(&Socket, Option<&Error>)>;
+
 /// Node's default high-water mark for a socket's writable side (16 KiB): past it `write`
 /// returns false and `drain` follows.
 pub const DEFAULT_HIGH_WATER_MARK: usize = 16 * 1024;
@@ -82,6 +85,9 @@ struct State {
     finished: bool,
     /// `write` returned false; 'drain' is due once the queue is below the mark.
     need_drain: bool,
+    /// `write_with` callbacks, in order, called once the kernel has every queued byte.
+    write_callbacks: Vec<WriteCallback>,
+    refed: bool,
     destroyed: bool,
     /// 'close' emitted.
     closed: bool,
@@ -111,6 +117,8 @@ impl State {
             ending: false,
             finished: false,
             need_drain: false,
+            write_callbacks: Vec::new(),
+            refed: true,
             destroyed: false,
             closed: false,
             had_error: false,
@@ -349,6 +357,30 @@ impl Socket {
         }
     }
 
+    /// [`write`](Socket::write) with Node's callback: called (in order) once the kernel has
+    /// these bytes, or with the error if the socket fails or is destroyed first.
+    pub fn write_with(
+        &self,
+        data: &[u8],
+        cb: impl FnOnce(&Socket, Option<&Error>) + 'static,
+    ) -> bool {
+        if let Some(err) = self.write_refusal() {
+            let socket = self.clone();
+            let e2 = err.clone();
+            crate::net::events::next_tick(move || cb(&socket, Some(&e2)));
+            self.error_later(err);
+            return false;
+        }
+        let below = self.write(data);
+        self.inner
+            .state
+            .borrow_mut()
+            .write_callbacks
+            .push(Box::new(cb));
+        self.wake_driver();
+        below
+    }
+
     fn write_refusal(&self) -> Option<Error> {
         let st = self.inner.state.borrow();
         if st.destroyed {
@@ -470,6 +502,28 @@ impl Socket {
             let _ = io.set_keepalive(enable.then_some(initial_delay));
         }
         self
+    }
+
+    /// Node's `ref()`: recorded only (a corenet runtime runs until shut down).
+    pub fn ref_(&self) -> &Socket {
+        self.inner.state.borrow_mut().refed = true;
+        self
+    }
+
+    /// Node's `unref()`: see [`ref_`](Socket::ref_).
+    pub fn unref(&self) -> &Socket {
+        self.inner.state.borrow_mut().refed = false;
+        self
+    }
+
+    /// Whether the socket is ref'd.
+    pub fn is_refed(&self) -> bool {
+        self.inner.state.borrow().refed
+    }
+
+    /// Node's `address()`: our bound address (None before connect).
+    pub fn address(&self) -> Option<SocketAddr> {
+        self.local_address()
     }
 
     /// Bytes received so far.
