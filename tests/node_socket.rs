@@ -26,6 +26,7 @@ backend_tests! {
     destroy_with_error_is_error_then_close_true(secs(30));
     set_encoding_keeps_split_characters_whole(secs(30));
     write_callbacks_run_in_order_once_sent(secs(30));
+    onread_reuses_the_callers_buffer(secs(30));
 }
 
 type Log = Rc<RefCell<Vec<String>>>;
@@ -427,4 +428,37 @@ fn write_callbacks_run_in_order_once_sent(backend: Backend) {
             .any(|e| e == "lost Some(\"ERR_SOCKET_CLOSED_BEFORE_CONNECTION\")"),
         "{log:?}"
     );
+}
+
+/// test-net-onread-static-buffer: reads land in the caller's buffer (at most its length per
+/// call), 'data' is never emitted, and returning false pauses.
+fn onread_reuses_the_callers_buffer(backend: Backend) {
+    let rt = start(backend, builder(1));
+    let addr = std_echo();
+    let log = with_log(&rt, move |log, done| {
+        let got = Rc::new(RefCell::new(Vec::new()));
+        let g = got.clone();
+        let calls = Rc::new(RefCell::new(0usize));
+        let c = calls.clone();
+        let s = net::connect(ConnectArgs::port(addr.port()).host("127.0.0.1").onread(
+            2,
+            move |_, buf| {
+                assert!(buf.len() <= 2);
+                g.borrow_mut().extend_from_slice(buf);
+                *c.borrow_mut() += 1;
+                true
+            },
+        ));
+        s.on_data(|_, _| panic!("'data' with onread"));
+        s.end(Some(b"hello world"));
+        let l = log;
+        s.on_close(move |_, _| {
+            l.borrow_mut()
+                .push(String::from_utf8_lossy(&got.borrow()).into_owned());
+            l.borrow_mut()
+                .push(format!("calls>=6 {}", *calls.borrow() >= 6));
+            done();
+        });
+    });
+    assert_eq!(log, ["hello world", "calls>=6 true"]);
 }

@@ -36,7 +36,6 @@ pub struct Lookup {
 /// let d = ConnectArgs::port(80).host("example.invalid").allow_half_open(true);
 /// # let _ = (a, b, c, d);
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConnectArgs {
     target: Target,
@@ -44,6 +43,27 @@ pub struct ConnectArgs {
     pub allow_half_open: bool,
     /// `createConnection`'s `timeout`: `set_timeout` before connecting.
     pub timeout: Option<Duration>,
+    onread: Option<OnRead>,
+}
+
+/// Node's `onread`: a buffer of the caller's, refilled on every read, and the callback that
+/// sees it (returning false pauses the socket, as in Node).
+pub(super) struct OnRead {
+    pub(super) buffer: Vec<u8>,
+    pub(super) callback: OnReadCallback,
+}
+
+type OnReadCallback = Box<dyn FnMut(&Socket, &mut [u8]) -> bool>;
+
+impl std::fmt::Debug for ConnectArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectArgs")
+            .field("target", &self.target)
+            .field("allow_half_open", &self.allow_half_open)
+            .field("timeout", &self.timeout)
+            .field("onread", &self.onread.as_ref().map(|o| o.buffer.len()))
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,6 +82,7 @@ impl ConnectArgs {
             },
             allow_half_open: false,
             timeout: None,
+            onread: None,
         }
     }
 
@@ -71,6 +92,7 @@ impl ConnectArgs {
             target: Target::Path(path.as_ref().to_owned()),
             allow_half_open: false,
             timeout: None,
+            onread: None,
         }
     }
 
@@ -86,6 +108,22 @@ impl ConnectArgs {
     /// With `allowHalfOpen`.
     pub fn allow_half_open(mut self, on: bool) -> Self {
         self.allow_half_open = on;
+        self
+    }
+
+    /// Node's `onread`: instead of `'data'`, each read is copied into a buffer of
+    /// `buffer_len` bytes (reused for every read) and `callback` sees the filled part;
+    /// returning false pauses the socket until `resume()`. With io_uring's buffer ring this
+    /// costs one copy per read, which `'data'` (a view of the ring buffer) does not.
+    pub fn onread(
+        mut self,
+        buffer_len: usize,
+        callback: impl FnMut(&Socket, &mut [u8]) -> bool + 'static,
+    ) -> Self {
+        self.onread = Some(OnRead {
+            buffer: vec![0; buffer_len.max(1)],
+            callback: Box::new(callback),
+        });
         self
     }
 
@@ -140,8 +178,9 @@ impl From<&Path> for ConnectArgs {
 /// # }
 /// ```
 pub fn connect(args: impl Into<ConnectArgs>) -> Socket {
-    let args = args.into();
+    let mut args = args.into();
     let socket = Socket::with_inner(None, None, args.allow_half_open, false);
+    *socket.inner.onread.borrow_mut() = args.onread.take();
     if let Some(idle) = args.timeout {
         socket.set_timeout(idle);
     }

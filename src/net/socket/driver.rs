@@ -181,6 +181,20 @@ impl Socket {
     /// 'data': bytes, or text when an encoding is set. The decoder is taken out while its
     /// listeners run, so they may change the encoding.
     fn emit_data(&self, chunk: &corenet_engine::Chunk) {
+        let onread = self.inner.onread.borrow_mut().take();
+        if let Some(mut onread) = onread {
+            // One copy per read into the caller's buffer, in buffer-sized pieces.
+            let mut keep_reading = true;
+            for piece in chunk.chunks(onread.buffer.len()) {
+                onread.buffer[..piece.len()].copy_from_slice(piece);
+                keep_reading &= (onread.callback)(self, &mut onread.buffer[..piece.len()]);
+            }
+            *self.inner.onread.borrow_mut() = Some(onread);
+            if !keep_reading {
+                self.pause();
+            }
+            return;
+        }
         let taken = self.inner.decoder.borrow_mut().take();
         let Some(mut decoder) = taken else {
             self.inner.events.data.emit(self, chunk);
@@ -281,5 +295,6 @@ impl Socket {
         e.error.clear();
         e.drain.clear();
         e.timeout.clear();
+        drop(self.inner.onread.borrow_mut().take());
     }
 }

@@ -69,6 +69,8 @@ struct Inner {
     high_water_mark: usize,
     /// `set_encoding`: 'data' is decoded and delivered to the text listeners.
     decoder: RefCell<Option<Decoder>>,
+    /// Node's `onread` (client sockets): reads go to the caller's buffer instead of 'data'.
+    onread: RefCell<Option<connect::OnRead>>,
 }
 
 struct State {
@@ -158,6 +160,7 @@ impl Socket {
                 allow_half_open,
                 high_water_mark: DEFAULT_HIGH_WATER_MARK,
                 decoder: RefCell::new(None),
+                onread: RefCell::new(None),
             }),
         }
     }
