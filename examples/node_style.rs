@@ -54,7 +54,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut received = Vec::new();
         client.on_data(move |c, data| {
             received.extend_from_slice(data);
-            print!("client: {}", String::from_utf8_lossy(data));
+            for line in String::from_utf8_lossy(data).lines() {
+                println!("client: {line}");
+            }
             if received.ends_with(b"world!\r\n") {
                 c.end(None);
             }
@@ -68,7 +70,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let bye = net::connect((goodbye_addr.port(), "127.0.0.1"));
         let tx = done_tx;
         bye.on_data(move |_, data| {
-            print!("client: {}", String::from_utf8_lossy(data));
+            for line in String::from_utf8_lossy(data).lines() {
+                println!("client: {line}");
+            }
             let _ = tx.send("goodbye".into());
         });
 
