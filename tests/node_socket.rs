@@ -27,6 +27,7 @@ backend_tests! {
     set_encoding_keeps_split_characters_whole(secs(30));
     write_callbacks_run_in_order_once_sent(secs(30));
     onread_reuses_the_callers_buffer(secs(30));
+    reset_and_destroy_sends_rst(secs(30));
 }
 
 type Log = Rc<RefCell<Vec<String>>>;
@@ -461,4 +462,38 @@ fn onread_reuses_the_callers_buffer(backend: Backend) {
         });
     });
     assert_eq!(log, ["hello world", "calls>=6 true"]);
+}
+
+/// test-net-socket-reset-and-destroy: the peer sees a reset (ECONNRESET), not a clean end;
+/// our side still gets 'close'.
+fn reset_and_destroy_sends_rst(backend: Backend) {
+    let rt = start(backend, builder(1));
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let peer = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = [0u8; 16];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => return "eof".to_string(),
+                Ok(_) => continue,
+                Err(e) => return format!("{:?}", e.kind()),
+            }
+        }
+    });
+    let log = with_log(&rt, move |log, done| {
+        let s = net::connect((addr.port(), "127.0.0.1"));
+        s.on_connect(|s| {
+            s.write(b"bye");
+            s.reset_and_destroy();
+        });
+        let l = log;
+        s.on_close(move |_, had_error| {
+            l.borrow_mut().push(format!("close {had_error}"));
+            done();
+        });
+    });
+    assert_eq!(log, ["close false"]);
+    assert_eq!(peer.join().unwrap(), "ConnectionReset");
 }

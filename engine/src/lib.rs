@@ -6,6 +6,31 @@
 //! | elsewhere | the compat backend (corenet-compat, in progress) |
 //!
 //! The public API is re-exported by the `corenet` crate; see its docs for examples.
+//!
+//! Per-core types stay on their core: they are `!Send` (checked at compile time below),
+//! while the handles that cross threads are `Send + Sync`.
+//!
+//! ```compile_fail
+//! fn is_send<T: Send>() {}
+//! is_send::<corenet_engine::Socket>(); // a connection lives on one core
+//! ```
+//!
+//! ```compile_fail
+//! fn is_send<T: Send>() {}
+//! is_send::<corenet_engine::Chunk>(); // a view of one core's receive buffer
+//! ```
+//!
+//! ```compile_fail
+//! fn is_send<T: Send>() {}
+//! is_send::<corenet_engine::Sleep>(); // one core's timer
+//! ```
+//!
+//! ```
+//! fn is_send_sync<T: Send + Sync>() {}
+//! is_send_sync::<corenet_engine::RuntimeHandle>();
+//! is_send_sync::<corenet_engine::Server>();
+//! is_send_sync::<corenet_engine::Runtime>();
+//! ```
 #![deny(missing_docs)]
 
 pub(crate) mod backend;

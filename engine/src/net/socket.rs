@@ -341,6 +341,15 @@ impl Socket {
         })
     }
 
+    /// SO_LINGER: `Some(Duration::ZERO)` makes the close send a reset (RST) instead of a FIN.
+    ///
+    /// # Errors
+    ///
+    /// The `setsockopt` error.
+    pub fn set_linger(&self, linger: Option<std::time::Duration>) -> io::Result<()> {
+        self.with_sock(|s| s.set_linger(linger))
+    }
+
     /// The index of the core this socket lives on.
     pub fn core(&self) -> usize {
         self.ctx.id

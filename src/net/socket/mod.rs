@@ -436,6 +436,26 @@ impl Socket {
         self.wake_driver();
     }
 
+    /// Node's `resetAndDestroy()`: closes with a TCP reset (RST) instead of a FIN, discarding
+    /// unsent bytes. `'close'` follows.
+    pub fn reset_and_destroy(&self) {
+        if let Some(io) = self.inner.io.borrow().as_ref() {
+            let _ = io.set_linger(Some(Duration::ZERO));
+        }
+        self.destroy(None);
+    }
+
+    /// Node's `destroySoon()`: `end()`, then destroy once `'finish'` has fired (at once if it
+    /// already has).
+    pub fn destroy_soon(&self) {
+        if self.inner.state.borrow().finished {
+            self.destroy(None);
+            return;
+        }
+        self.end(None);
+        self.once_finish(|s| s.destroy(None));
+    }
+
     // ---- reading and timers --------------------------------------------------------------
 
     /// Node's `setEncoding`: decode received bytes to text, delivered to
