@@ -88,8 +88,7 @@ impl Socket {
                 }
                 Poll::Ready(Err(e)) => {
                     drop(io_ref);
-                    self.destroy(Some(Error::from_io(e, "write")));
-                    return Poll::Ready(true);
+                    return self.write_failed(e);
                 }
                 Poll::Pending => {}
             }
@@ -128,8 +127,7 @@ impl Socket {
                 }
                 Poll::Ready(Err(e)) => {
                     drop(io_ref);
-                    self.destroy(Some(Error::from_io(e, "write")));
-                    return Poll::Ready(true);
+                    return self.write_failed(e);
                 }
                 Poll::Pending => {}
             }
@@ -219,6 +217,12 @@ impl Socket {
                 self.inner.events.text.emit(self, &rest);
             }
         }
+    }
+
+    /// A send failed: the socket is destroyed with the write error ('error', then 'close').
+    fn write_failed(&self, e: std::io::Error) -> Poll<bool> {
+        self.destroy(Some(Error::from_io(e, "write")));
+        Poll::Ready(true)
     }
 
     /// Whether the idle timer fired (after `set_timeout`); arms it otherwise.
