@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::backends::{builder, start};
 use common::secs;
-use corenet::{Backend, Runtime, Server, Socket};
+use corenet::{Backend, Runtime, Server, Socket, TcpConnector};
 
 backend_tests! {
     connect_refused_is_econnrefused(secs(30));
@@ -16,6 +16,7 @@ backend_tests! {
     connect_and_echo_unix_path_and_abstract(secs(30));
     connect_by_host_name(secs(30));
     connect_dropped_in_flight_leaves_nothing_behind(secs(30));
+    connect_from_a_chosen_local_address(secs(30));
 }
 
 async fn echo(socket: Socket) {
@@ -45,6 +46,33 @@ where
         back == data
     });
     assert!(got, "echoed bytes differ");
+}
+
+/// `TcpConnector`: the connection leaves from the bound address and port; binding a taken
+/// port fails at bind time with EADDRINUSE, before any connect.
+fn connect_from_a_chosen_local_address(backend: Backend) {
+    let rt = start(backend, builder(1));
+    let server = Server::bind(&rt.handle(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    server.serve(echo);
+    let addr = server.local_addr();
+    client_roundtrip(&rt, 0, 70_000, move || async move {
+        TcpConnector::bind("127.0.0.2:0".parse().unwrap())?
+            .connect(addr)
+            .await
+    });
+    let (bound, local, peer) = rt.block_on(0, move || async move {
+        let connector = TcpConnector::bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let bound = connector.local_addr().unwrap();
+        let s = connector.connect(addr).await.unwrap();
+        (bound, s.local_addr().unwrap(), s.peer_addr().unwrap())
+    });
+    assert_eq!(bound, local);
+    assert_eq!(local.ip().to_string(), "127.0.0.2");
+    assert_ne!(local.port(), 0);
+    assert_eq!(peer, addr);
+    // The port the server listens on is taken: bind says so.
+    let taken = TcpConnector::bind(addr).unwrap_err();
+    assert_eq!(taken.kind(), std::io::ErrorKind::AddrInUse);
 }
 
 fn connect_refused_is_econnrefused(backend: Backend) {

@@ -1,8 +1,10 @@
 //! The async face: `Server` (listening on every core) and `Socket` (one connection).
 
+mod connector;
 mod server;
 mod socket;
 mod sys;
 
+pub use connector::TcpConnector;
 pub use server::{ListenOptions, Server};
 pub use socket::Socket;

@@ -106,7 +106,10 @@ impl Socket {
         Self::connect_socket(socket, addr).await
     }
 
-    async fn connect_socket(socket: socket2::Socket, addr: SockAddr) -> io::Result<Socket> {
+    pub(super) async fn connect_socket(
+        socket: socket2::Socket,
+        addr: SockAddr,
+    ) -> io::Result<Socket> {
         let ctx = context::current();
         let slot = ctx
             .reactor
@@ -372,7 +375,10 @@ impl fmt::Debug for Socket {
 }
 
 /// A nonblocking, close-on-exec stream socket.
-fn stream_socket(domain: Domain, protocol: Option<Protocol>) -> io::Result<socket2::Socket> {
+pub(super) fn stream_socket(
+    domain: Domain,
+    protocol: Option<Protocol>,
+) -> io::Result<socket2::Socket> {
     let socket = socket2::Socket::new(domain, super::sys::stream_type(), protocol)?;
     socket.set_nonblocking(true)?;
     Ok(socket)
