@@ -38,8 +38,8 @@ mod runtime;
 
 pub use corenet_engine::{
     Backend, Chunk, CoreStats, Elapsed, JoinError, JoinHandle, ListenOptions, OwnedBuf,
-    RemoteHandle, RuntimeHandle, Server, Sleep, Socket, TcpConnector, current_core, sleep,
-    sleep_until, spawn_local, timeout,
+    RemoteHandle, RuntimeHandle, Server, Sleep, Socket, SocketStream, TcpConnector, current_core,
+    sleep, sleep_until, spawn_local, timeout,
 };
 pub use error::Error;
 pub use runtime::{Builder, Runtime};

@@ -56,7 +56,7 @@ pub mod driver {
 }
 pub use executor::context::current_core;
 pub use executor::task::{JoinError, JoinHandle, spawn_local};
-pub use net::{ListenOptions, Server, Socket, TcpConnector};
+pub use net::{ListenOptions, Server, Socket, SocketStream, TcpConnector};
 pub use runtime::{Backend, Builder, DriverFactory, RemoteHandle, Runtime, RuntimeHandle};
 pub use stats::CoreStats;
 pub use time::{Elapsed, Sleep, sleep, sleep_until, timeout};

@@ -1,10 +1,12 @@
 //! The async face: `Server` (listening on every core) and `Socket` (one connection).
 
 mod connector;
+mod io_traits;
 mod server;
 mod socket;
 mod sys;
 
 pub use connector::TcpConnector;
+pub use io_traits::SocketStream;
 pub use server::{ListenOptions, Server};
 pub use socket::Socket;
