@@ -55,13 +55,13 @@ fn start_uring(_builder: engine::Builder) -> io::Result<engine::Runtime> {
 }
 
 fn start_compat(builder: engine::Builder) -> io::Result<engine::Runtime> {
-    #[cfg(unix)]
+    #[cfg(any(unix, windows))]
     {
         builder
             .driver_factory(corenet_compat::CompatDriver::factory())
             .build()
     }
-    #[cfg(not(unix))]
+    #[cfg(not(any(unix, windows)))]
     {
         let _ = builder;
         Err(io::Error::new(

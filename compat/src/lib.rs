@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | Linux (io_uring missing or forbidden, or forced) | epoll | [`CompatDriver`] |
 //! | macOS | kqueue | [`CompatDriver`] (checked with `cargo check --target`) |
-//! | Windows | IOCP (AFD) | not yet: the crate builds empty there |
+//! | Windows | IOCP (AFD) | [`CompatDriver`]: TCP (tested under Wine) |
 //!
 //! The driver implements the engine's backend contract (`corenet_engine::driver`): a
 //! readable socket is read into a buffer of the core's pool and handed over as a `Chunk`, the
@@ -14,7 +14,7 @@
 //! # Examples
 //!
 //! ```no_run
-//! # #[cfg(unix)] {
+//! # #[cfg(any(unix, windows))] {
 //! let rt = corenet_engine::Runtime::builder()
 //!     .driver_factory(corenet_compat::CompatDriver::factory())
 //!     .build()?;
@@ -32,8 +32,11 @@ mod ops;
 mod registry;
 #[cfg(unix)]
 mod sys;
-#[cfg(unix)]
 mod unpark;
+#[cfg(windows)]
+mod windows;
 
 #[cfg(unix)]
 pub use driver::CompatDriver;
+#[cfg(windows)]
+pub use windows::CompatDriver;

@@ -5,7 +5,7 @@
 use std::os::fd::RawFd;
 use std::rc::Rc;
 
-use corenet_engine::driver::{BufPool, Completion, Token};
+use corenet_engine::driver::{BufPool, Completion, SendSlot, Token};
 use mio::Interest;
 
 use crate::registry::Role;
@@ -24,17 +24,15 @@ pub(crate) enum Kind {
     Accept,
     /// Receive into pool buffers until cancelled, ended or failed.
     Recv,
-    /// One `sendmsg` of the reactor's msghdr (its iov fields set when the op started).
+    /// One `sendmsg` of the reactor's send slot.
     Send {
-        /// The reactor's msghdr, valid until the final completion (contract guarantee 2).
-        msg: *const libc::msghdr,
+        /// The reactor's send slot, valid until the final completion (contract guarantee 2).
+        msg: *const SendSlot,
     },
     /// A nonblocking connect: started once, then finished when the socket turns writable.
     Connect {
         /// The peer address, valid until the final completion (contract guarantee 2).
-        addr: *const libc::sockaddr,
-        /// Its length.
-        len: libc::socklen_t,
+        addr: *const socket2::SockAddr,
         /// connect(2) has been called and returned EINPROGRESS.
         started: bool,
     },
@@ -164,11 +162,13 @@ fn starved(fd: RawFd) -> Step {
 ///
 /// # Safety
 ///
-/// `msg` must be valid, with iovecs pointing at readable memory (contract guarantee 2).
-pub(crate) unsafe fn send(fd: RawFd, msg: *const libc::msghdr) -> Step {
+/// `msg` must be valid, its buffers readable (contract guarantee 2).
+pub(crate) unsafe fn send(fd: RawFd, msg: *const SendSlot) -> Step {
+    // SAFETY: the caller guarantees the slot is valid.
+    let hdr = unsafe { &*msg }.msghdr();
     loop {
-        // SAFETY: the caller guarantees msg and its iovecs are valid.
-        match unsafe { sys::sendmsg(fd, msg) } {
+        // SAFETY: the caller guarantees the slot's msghdr and its buffers are valid.
+        match unsafe { sys::sendmsg(fd, hdr) } {
             // sendmsg returns at most INT_MAX bytes on Linux (MAX_RW_COUNT) and macOS.
             Ok(n) => return Step::Final(n as i32),
             Err(e) if sys::would_block(e) => return Step::Wait(Interest::WRITABLE),
@@ -182,11 +182,10 @@ pub(crate) unsafe fn send(fd: RawFd, msg: *const libc::msghdr) -> Step {
 ///
 /// # Safety
 ///
-/// `addr` must point at a valid socket address of `len` bytes (contract guarantee 2).
+/// `addr` must point at a valid socket address (contract guarantee 2).
 pub(crate) unsafe fn connect(
     fd: RawFd,
-    addr: *const libc::sockaddr,
-    len: libc::socklen_t,
+    addr: *const socket2::SockAddr,
     started: &mut bool,
 ) -> Step {
     if *started {
@@ -198,8 +197,10 @@ pub(crate) unsafe fn connect(
             Ok(e) | Err(e) => Step::Final(-e),
         };
     }
-    // SAFETY: the caller guarantees addr/len.
-    match unsafe { sys::connect(fd, addr, len) } {
+    // SAFETY: the caller guarantees addr.
+    let addr = unsafe { &*addr };
+    // SAFETY: a valid address of its own length.
+    match unsafe { sys::connect(fd, addr.as_ptr().cast(), addr.len()) } {
         Ok(()) => Step::Final(0),
         Err(libc::EINPROGRESS | libc::EINTR) => {
             *started = true;

@@ -1,5 +1,5 @@
-//! Cross-thread wake-ups: a `mio::Waker` (an eventfd on Linux, `EVFILT_USER` on kqueue)
-//! registered with the core's poller.
+//! Cross-thread wake-ups: a `mio::Waker` (an eventfd on Linux, `EVFILT_USER` on kqueue, a
+//! posted completion on IOCP) registered with the core's poller.
 
 use corenet_engine::driver::Unpark;
 

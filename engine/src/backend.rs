@@ -10,7 +10,7 @@
 //! 1. **Every op completes.** Each pushed op yields completions until one arrives with
 //!    `more == false` (its *final* completion), even when cancelled (`-ECANCELED`) or when the
 //!    descriptor errors. `Op::Cancel` itself produces no completion.
-//! 2. **Memory stays put.** Memory an op points at (a send's iovecs and msghdr) is owned by the
+//! 2. **Memory stays put.** Memory an op points at (a send's [`SendSlot`], a connect's address) is owned by the
 //!    reactor and stays valid and unmoved until that op's final completion; the driver never
 //!    touches it after that.
 //! 3. **Receives come as chunks.** A multishot receive hands each run of bytes over as a
@@ -33,13 +33,17 @@
 //! [`BufPool`]: crate::buf::BufPool
 
 use std::io;
-use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::Backend;
 use crate::Chunk;
 use crate::buf::BufPool;
+pub use crate::reactor::SendSlot;
+pub use crate::sys::RawSock;
+
+/// A ring's file descriptor (Linux), as sibling cores address MSG_RING wakes to it.
+pub type RingFd = i32;
 
 /// What an op's completions are routed to: a kind and a slot in the reactor's tables.
 /// Drivers treat it as opaque and hand it back in each [`Completion`].
@@ -93,14 +97,14 @@ pub enum Op {
     /// `result` is a new descriptor or `-errno`.
     AcceptMulti {
         /// The listening socket.
-        fd: RawFd,
+        fd: RawSock,
         /// Routes the completions.
         token: Token,
     },
     /// Receive into pool buffers until cancelled, ended or failed.
     RecvMulti {
         /// The connected socket.
-        fd: RawFd,
+        fd: RawSock,
         /// Routes the completions.
         token: Token,
     },
@@ -108,23 +112,21 @@ pub enum Op {
     /// `-errno` (e.g. `-ECONNREFUSED`).
     Connect {
         /// The socket.
-        fd: RawFd,
+        fd: RawSock,
         /// The peer address, valid until the completion (guarantee 2).
-        addr: *const libc::sockaddr,
-        /// Its length.
-        len: libc::socklen_t,
+        addr: *const socket2::SockAddr,
         /// Routes the completion.
         token: Token,
     },
-    /// Send the iovecs of `msg` (`msg_iov`, `msg_iovlen`; no name, no control data) in one
-    /// call without raising SIGPIPE (MSG_NOSIGNAL, or SO_NOSIGPIPE where the platform has no
-    /// such flag); `result` is the bytes sent. The msghdr and its iovecs stay valid and
-    /// unchanged until the final completion (guarantee 2).
+    /// Send the buffers of `msg` ([`SendSlot::bufs`]; on Unix also as one msghdr,
+    /// [`SendSlot::msghdr`]) in one call without raising SIGPIPE (MSG_NOSIGNAL, or
+    /// SO_NOSIGPIPE where the platform has no such flag); `result` is the bytes sent. The slot
+    /// and the buffers stay valid and unchanged until the final completion (guarantee 2).
     Send {
         /// The connected socket.
-        fd: RawFd,
-        /// The reactor's msghdr for this send.
-        msg: *const libc::msghdr,
+        fd: RawSock,
+        /// The reactor's buffer list for this send.
+        msg: *const SendSlot,
         /// Routes the completion.
         token: Token,
     },
@@ -178,13 +180,13 @@ pub trait Driver {
     /// The handle other threads use to wake this driver.
     fn unparker(&self) -> Arc<dyn Unpark>;
     /// This driver's ring fd, if sibling cores may wake it with a MSG_RING.
-    fn ring_fd(&self) -> Option<RawFd> {
+    fn ring_fd(&self) -> Option<RingFd> {
         None
     }
     /// Queues a MSG_RING that wakes the ring `target` (a sibling's `ring_fd`). A wake that
     /// fails later is reported as a completion with [`WAKE_FAILED`]. Drivers without rings
     /// return false and the caller uses the sibling's unparker.
-    fn push_ring_wake(&mut self, target: RawFd) -> bool {
+    fn push_ring_wake(&mut self, target: RingFd) -> bool {
         let _ = target;
         false
     }

@@ -41,6 +41,7 @@ mod net;
 pub(crate) mod reactor;
 mod runtime;
 mod stats;
+pub(crate) mod sys;
 mod time;
 #[cfg(target_os = "linux")]
 pub(crate) mod uring;
@@ -50,7 +51,9 @@ pub use buf::{Chunk, OwnedBuf};
 /// The backend contract, for backend crates (corenet-compat). Not a stable user API.
 #[doc(hidden)]
 pub mod driver {
-    pub use crate::backend::{Completion, Driver, Op, OpKind, Token, Unpark, WAKE_FAILED, Wait};
+    pub use crate::backend::{
+        Completion, Driver, Op, OpKind, RawSock, RingFd, SendSlot, Token, Unpark, WAKE_FAILED, Wait,
+    };
     pub use crate::buf::BufPool;
     pub use crate::runtime::DriverConfig;
 }

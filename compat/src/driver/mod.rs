@@ -120,17 +120,11 @@ impl CompatDriver {
                 Op::AcceptMulti { fd, token } => self.start(fd, token, Kind::Accept, out),
                 Op::RecvMulti { fd, token } => self.start(fd, token, Kind::Recv, out),
                 Op::Send { fd, msg, token } => self.start(fd, token, Kind::Send { msg }, out),
-                Op::Connect {
-                    fd,
-                    addr,
-                    len,
-                    token,
-                } => self.start(
+                Op::Connect { fd, addr, token } => self.start(
                     fd,
                     token,
                     Kind::Connect {
                         addr,
-                        len,
                         started: false,
                     },
                     out,
@@ -230,12 +224,11 @@ impl CompatDriver {
                     Kind::Send { msg } => unsafe { ops::send(fd, msg) },
                     Kind::Connect {
                         addr,
-                        len,
                         ref mut started,
                     } => {
                         // SAFETY: as for sends: the reactor keeps the address valid until the
                         // final completion.
-                        unsafe { ops::connect(fd, addr, len, started) }
+                        unsafe { ops::connect(fd, addr, started) }
                     }
                 }
             };

@@ -7,7 +7,7 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
-use corenet_engine::driver::OpKind;
+use corenet_engine::driver::{OpKind, SendSlot};
 
 use super::*;
 
@@ -241,35 +241,21 @@ fn unpark_from_another_thread_wakes_a_forever_park() {
     );
 }
 
-/// A send's msghdr and iovec, kept at a fixed address until its final completion.
-struct SendMem {
-    msg: libc::msghdr,
-    iov: libc::iovec,
-}
+/// A send's slot, kept at a fixed address until its final completion.
+type SendMem = SendSlot;
 
 fn push_send(d: &mut CompatDriver, fd: RawFd, data: &[u8], mem: &mut Box<SendMem>, token: Token) {
-    mem.iov = libc::iovec {
-        iov_base: data.as_ptr() as *mut libc::c_void,
-        iov_len: data.len(),
-    };
-    mem.msg.msg_iov = &mut mem.iov;
-    mem.msg.msg_iovlen = 1;
+    // SAFETY: every caller keeps `data` alive and unmoved until the send's final completion.
+    unsafe { mem.set(std::iter::once(data)) };
     d.push(Op::Send {
         fd,
-        msg: &mem.msg,
+        msg: &**mem,
         token,
     });
 }
 
 fn send_mem() -> Box<SendMem> {
-    Box::new(SendMem {
-        // SAFETY: plain C structs for which all-zero is valid.
-        msg: unsafe { std::mem::zeroed() },
-        iov: libc::iovec {
-            iov_base: std::ptr::null_mut(),
-            iov_len: 0,
-        },
-    })
+    SendSlot::new_boxed()
 }
 
 #[test]

@@ -1,6 +1,5 @@
 //! The cross-thread side of a core: a queue other threads push to, and the driver's unparker.
 
-use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -86,12 +85,12 @@ impl Remote {
     }
 
     /// Publishes (or, with -1, withdraws) the core's ring fd for MSG_RING wakes.
-    pub(crate) fn set_ring_fd(&self, fd: RawFd) {
+    pub(crate) fn set_ring_fd(&self, fd: crate::backend::RingFd) {
         self.ring_fd.store(fd, Ordering::SeqCst);
     }
 
     /// The core's ring fd, if it takes MSG_RING wakes.
-    pub(crate) fn ring_fd(&self) -> Option<RawFd> {
+    pub(crate) fn ring_fd(&self) -> Option<crate::backend::RingFd> {
         let fd = self.ring_fd.load(Ordering::SeqCst);
         (fd >= 0).then_some(fd)
     }

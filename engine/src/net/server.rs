@@ -4,7 +4,6 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -15,6 +14,7 @@ use crate::executor::context::{self, CoreCtx};
 use crate::executor::remote::Message;
 use crate::reactor::listener_closed;
 use crate::runtime::{Closable, RuntimeHandle};
+use crate::sys::{self as os, OwnedSock};
 
 /// A server listening on every core of a runtime.
 ///
@@ -56,7 +56,7 @@ struct Inner {
     runtime: RuntimeHandle,
     per_core: Vec<Mutex<PerCore>>,
     /// Single-acceptor mode: core 0 accepts and hands sockets to core `i` through `handoff[i]`.
-    handoff: Option<Vec<async_channel::Receiver<OwnedFd>>>,
+    handoff: Option<Vec<async_channel::Receiver<OwnedSock>>>,
     closed: AtomicBool,
 }
 
@@ -115,7 +115,7 @@ enum ListenAddr {
 /// One core's view of the listening socket.
 enum PerCore {
     /// Listening; that core has not accepted yet.
-    Unclaimed(Arc<OwnedFd>),
+    Unclaimed(Arc<OwnedSock>),
     /// Registered with the core's reactor.
     Registered { slot: usize, id: u64 },
     /// Closed.
@@ -156,11 +156,9 @@ impl Server {
         addr: SocketAddr,
         options: ListenOptions,
     ) -> io::Result<Server> {
-        let n = if options.single_acceptor {
-            1
-        } else {
-            runtime.cores()
-        };
+        // Without SO_REUSEPORT (Windows) one socket listens and core 0 spreads what it accepts.
+        let single = options.single_acceptor || !sys::HAS_REUSEPORT;
+        let n = if single { 1 } else { runtime.cores() };
         let fds = sys::bind_reuseport_group(addr, n, options.backlog, options.ipv6_only)?;
         let bound = socket2::SockRef::from(&fds[0])
             .local_addr()?
@@ -170,12 +168,7 @@ impl Server {
             .into_iter()
             .map(|fd| PerCore::Unclaimed(Arc::new(fd)))
             .collect();
-        Self::new(
-            runtime,
-            ListenAddr::Tcp(bound),
-            per_core,
-            options.single_acceptor,
-        )
+        Self::new(runtime, ListenAddr::Tcp(bound), per_core, single)
     }
 
     /// Listens on a Unix domain socket at `path` on every core. A path whose first byte is
@@ -269,7 +262,7 @@ impl Server {
                     match poll_fn(|cx| ctx.reactor.borrow_mut().poll_accept(slot, id, cx)).await {
                         Ok(fd) => {
                             // SAFETY: a freshly accepted descriptor that nobody else owns.
-                            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+                            let fd = unsafe { os::owned(fd) };
                             // A closed channel (server gone) drops, and so closes, the socket.
                             let _ = senders[next].try_send(fd);
                             next = (next + 1) % senders.len();
@@ -324,11 +317,12 @@ impl Server {
             "Server::accept called on a core of another runtime"
         );
         let fd = match &self.inner.handoff {
-            Some(handoff) => handoff[ctx.id]
-                .recv()
-                .await
-                .map_err(|_| listener_closed())?
-                .into_raw_fd(),
+            Some(handoff) => os::into_raw(
+                handoff[ctx.id]
+                    .recv()
+                    .await
+                    .map_err(|_| listener_closed())?,
+            ),
             None => {
                 let (slot, id) = self.inner.claim(&ctx)?;
                 poll_fn(|cx| ctx.reactor.borrow_mut().poll_accept(slot, id, cx)).await?

@@ -4,7 +4,6 @@ use std::fmt;
 use std::future::poll_fn;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::fd::{BorrowedFd, IntoRawFd};
 use std::path::Path;
 use std::rc::Rc;
 
@@ -114,7 +113,7 @@ impl Socket {
         let slot = ctx
             .reactor
             .borrow_mut()
-            .start_connect(socket.into_raw_fd(), addr);
+            .start_connect(crate::sys::into_raw(socket), addr);
         // From here the reactor owns the fd; dropping `socket` (on error or cancel) cancels
         // the connect and closes it once the op has completed.
         let socket = Socket::new(ctx, slot);
@@ -287,7 +286,7 @@ impl Socket {
     fn with_sock<R>(&self, f: impl FnOnce(SockRef<'_>) -> R) -> R {
         let fd = self.ctx.reactor.borrow().conn_fd(self.slot);
         // SAFETY: the reactor keeps fd open while this Socket exists.
-        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        let fd = unsafe { crate::sys::borrow(fd) };
         f(SockRef::from(&fd))
     }
 

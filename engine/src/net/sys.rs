@@ -1,11 +1,17 @@
-//! Socket creation with socket2: the per-core SO_REUSEPORT listener group.
+//! Socket creation with socket2: the per-core SO_REUSEPORT listener group (one listener
+//! where the platform has no SO_REUSEPORT), Unix socket addresses.
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use crate::sys::OwnedSock;
+
+/// Whether several sockets can listen on one port with the kernel spreading connections
+/// (SO_REUSEPORT). Windows has no such option: one socket listens there.
+pub(crate) const HAS_REUSEPORT: bool = cfg!(unix);
 
 /// Node's default listen backlog.
 pub(crate) const DEFAULT_BACKLOG: i32 = 511;
@@ -13,11 +19,12 @@ pub(crate) const DEFAULT_BACKLOG: i32 = 511;
 /// SOCK_STREAM, close-on-exec where the platform takes it as a flag (Apple platforms have no
 /// SOCK_CLOEXEC; socket2 sets FD_CLOEXEC there itself).
 pub(crate) fn stream_type() -> Type {
-    #[cfg(any(target_os = "macos", target_os = "ios"))]
+    // Windows sockets are created non-inheritable by socket2 (WSA_FLAG_NO_HANDLE_INHERIT).
+    #[cfg(any(target_os = "macos", target_os = "ios", windows))]
     {
         Type::STREAM
     }
-    #[cfg(not(any(target_os = "macos", target_os = "ios")))]
+    #[cfg(not(any(target_os = "macos", target_os = "ios", windows)))]
     {
         Type::STREAM.cloexec()
     }
@@ -29,7 +36,10 @@ fn listener_socket(addr: &SocketAddr, ipv6_only: bool) -> io::Result<Socket> {
         stream_type(),
         Some(Protocol::TCP),
     )?;
-    // Like libuv: rebinding over TIME_WAIT connections after a restart must work.
+    // Like libuv: rebinding over TIME_WAIT connections after a restart must work. Never on
+    // Windows, where SO_REUSEADDR allows binding over a live listener (and TIME_WAIT does not
+    // block a bind anyway).
+    #[cfg(unix)]
     socket.set_reuse_address(true)?;
     socket.set_nonblocking(true)?;
     if addr.is_ipv6() {
@@ -40,7 +50,7 @@ fn listener_socket(addr: &SocketAddr, ipv6_only: bool) -> io::Result<Socket> {
 }
 
 /// Binds `n` listening sockets on `addr`, one per core, that the kernel balances new
-/// connections over (SO_REUSEPORT).
+/// connections over (SO_REUSEPORT). Without SO_REUSEPORT ([`HAS_REUSEPORT`]) `n` must be 1.
 ///
 /// The first socket binds *without* SO_REUSEPORT and sets it only afterwards: the bind then
 /// fails with EADDRINUSE if anyone holds the port (even a reuseport group), so a second server
@@ -51,9 +61,10 @@ pub(crate) fn bind_reuseport_group(
     n: usize,
     backlog: i32,
     ipv6_only: bool,
-) -> io::Result<Vec<OwnedFd>> {
+) -> io::Result<Vec<OwnedSock>> {
     let first = listener_socket(&addr, ipv6_only)?;
     first.bind(&addr.into())?;
+    #[cfg(unix)]
     first.set_reuse_port(true)?;
     first.listen(backlog)?;
     let bound = first
@@ -61,14 +72,18 @@ pub(crate) fn bind_reuseport_group(
         .as_socket()
         .ok_or_else(|| io::Error::other("bound address is not IP"))?;
     let mut fds = Vec::with_capacity(n);
-    fds.push(OwnedFd::from(first));
+    fds.push(OwnedSock::from(first));
+    #[cfg(unix)]
     for _ in 1..n {
         let s = listener_socket(&bound, ipv6_only)?;
         s.set_reuse_port(true)?;
         s.bind(&bound.into())?;
         s.listen(backlog)?;
-        fds.push(OwnedFd::from(s));
+        fds.push(OwnedSock::from(s));
     }
+    #[cfg(not(unix))]
+    debug_assert_eq!(n, 1, "no SO_REUSEPORT: one listener");
+    let _ = bound;
     Ok(fds)
 }
 
@@ -84,18 +99,18 @@ pub(crate) fn unix_addr(path: &Path) -> io::Result<SockAddr> {
     // sun_path is 108 bytes on Linux; a path needs its NUL terminator, an abstract name not.
     let max = 108 - usize::from(!is_abstract(path));
     if bytes.len() > max || bytes.is_empty() {
-        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        return Err(io::Error::from_raw_os_error(crate::sys::EINVAL));
     }
     // socket2 treats a leading NUL as an abstract name (no terminator, exact length).
     SockAddr::unix(path)
 }
 
 /// A listening Unix stream socket at `path`.
-pub(crate) fn bind_unix(path: &Path, backlog: i32) -> io::Result<OwnedFd> {
+pub(crate) fn bind_unix(path: &Path, backlog: i32) -> io::Result<OwnedSock> {
     let addr = unix_addr(path)?;
     let socket = Socket::new(Domain::UNIX, stream_type(), None)?;
     socket.set_nonblocking(true)?;
     socket.bind(&addr)?;
     socket.listen(backlog)?;
-    Ok(OwnedFd::from(socket))
+    Ok(OwnedSock::from(socket))
 }

@@ -1,7 +1,6 @@
 //! Listeners: multishot accepts, the accepted queue, release.
 
 use std::io;
-use std::os::fd::{OwnedFd, RawFd};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -9,6 +8,7 @@ use super::conn::set_waker;
 use super::listener::Listener;
 use super::{Reactor, stats};
 use crate::backend::{Completion, Op, OpKind, Token};
+use crate::sys::{self, OwnedSock, RawSock};
 
 impl Reactor {
     /// Registers a listening socket on this core; returns its slot and id.
@@ -16,7 +16,7 @@ impl Reactor {
     /// # Errors
     ///
     /// When the core is draining for shutdown.
-    pub(crate) fn add_listener(&mut self, socket: Arc<OwnedFd>) -> io::Result<(usize, u64)> {
+    pub(crate) fn add_listener(&mut self, socket: Arc<OwnedSock>) -> io::Result<(usize, u64)> {
         if self.draining {
             return Err(listener_closed());
         }
@@ -36,7 +36,7 @@ impl Reactor {
         slot: usize,
         id: u64,
         cx: &mut Context<'_>,
-    ) -> Poll<io::Result<RawFd>> {
+    ) -> Poll<io::Result<RawSock>> {
         let Some(l) = self.listener(slot, id) else {
             return Poll::Ready(Err(listener_closed()));
         };
@@ -60,19 +60,19 @@ impl Reactor {
         let Some(l) = self.listeners.get_mut(slot) else {
             if c.result >= 0 {
                 // SAFETY: a descriptor accepted for a listener that no longer exists is ours.
-                unsafe { libc::close(c.result) };
+                unsafe { sys::close(sys::sock_from_result(c.result)) };
             }
             return;
         };
         if c.result >= 0 {
             if l.closed {
                 // SAFETY: accepted after the listener was released; nobody else has it.
-                unsafe { libc::close(c.result) };
+                unsafe { sys::close(sys::sock_from_result(c.result)) };
             } else {
                 stats::add(&self.counters.accepted, 1);
-                l.queue.push_back(Ok(c.result));
+                l.queue.push_back(Ok(sys::sock_from_result(c.result)));
             }
-        } else if c.result != -libc::ECANCELED && !l.closed {
+        } else if c.result != -sys::ECANCELED && !l.closed {
             l.queue.push_back(Err(-c.result));
         }
         if !c.more {

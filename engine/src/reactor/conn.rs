@@ -2,11 +2,11 @@
 //! queue, and what keeps the descriptor open.
 
 use std::collections::VecDeque;
-use std::os::fd::RawFd;
 use std::task::Waker;
 
 use super::send_slot::SendSlot;
 use crate::buf::{Chunk, TxBuf};
+use crate::sys::RawSock;
 
 /// Where the multishot receive stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,7 +43,7 @@ pub(crate) enum WrState {
 
 /// Per-connection state. Owned by the reactor's slab; `Socket` holds its slot.
 pub(crate) struct Conn {
-    pub(crate) fd: RawFd,
+    pub(crate) fd: RawSock,
     pub(crate) rx: VecDeque<Chunk>,
     pub(crate) rx_state: RxState,
     /// End of the stream: `Some(0)` EOF, `Some(errno)` error.
@@ -74,7 +74,7 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    pub(crate) fn new(fd: RawFd) -> Self {
+    pub(crate) fn new(fd: RawSock) -> Self {
         Conn {
             fd,
             rx: VecDeque::new(),

@@ -1,25 +1,24 @@
 //! Connections' lives: connect, register, release (flush then close), destroy, close.
 
 use std::io;
-use std::os::fd::RawFd;
 use std::task::{Context, Poll};
 
 use super::Reactor;
 use super::conn::{Conn, ConnectState, RxState, WrState, set_waker};
 use crate::backend::{Completion, Op, OpKind, Token};
 use crate::buf::TxBuf;
+use crate::sys::{self, RawSock};
 
 impl Reactor {
     /// Registers a new socket and starts connecting it to `addr`; the reactor now owns `fd`.
-    pub(crate) fn start_connect(&mut self, fd: RawFd, addr: socket2::SockAddr) -> usize {
+    pub(crate) fn start_connect(&mut self, fd: RawSock, addr: socket2::SockAddr) -> usize {
         let slot = self.conns.insert(Conn::new(fd));
         let addr = Box::new(addr);
-        let (ptr, len) = (addr.as_ptr().cast::<libc::sockaddr>(), addr.len());
+        let ptr: *const socket2::SockAddr = &*addr;
         self.conns[slot].connect = ConnectState::InFlight { _addr: addr };
         self.push(Op::Connect {
             fd,
             addr: ptr,
-            len,
             token: Token::new(OpKind::Connect, slot),
         });
         slot
@@ -59,7 +58,7 @@ impl Reactor {
     }
 
     /// Registers an open, connected socket; the reactor now owns `fd`.
-    pub(crate) fn add_conn(&mut self, fd: RawFd) -> usize {
+    pub(crate) fn add_conn(&mut self, fd: RawSock) -> usize {
         self.conns.insert(Conn::new(fd))
     }
 
@@ -67,7 +66,7 @@ impl Reactor {
         self.conns[slot].tx_bytes
     }
 
-    pub(crate) fn conn_fd(&self, slot: usize) -> RawFd {
+    pub(crate) fn conn_fd(&self, slot: usize) -> RawSock {
         self.conns[slot].fd
     }
 
@@ -112,7 +111,7 @@ impl Reactor {
         if in_flight > 0 {
             // Make the send in flight finish now rather than when the peer reads.
             // SAFETY: fd is open until the slot is freed.
-            unsafe { libc::shutdown(conn.fd, libc::SHUT_RDWR) };
+            unsafe { sys::shutdown(conn.fd, std::net::Shutdown::Both) };
         }
         if in_flight == 0 {
             conn.tx_bytes = 0;
@@ -133,7 +132,7 @@ impl Reactor {
             }
             // SAFETY: every op on fd has completed (can_close), so no op can run on a reused
             // descriptor number; we own fd.
-            unsafe { libc::close(conn.fd) };
+            unsafe { sys::close(conn.fd) };
         }
     }
 }

@@ -1,20 +1,21 @@
 //! A listening socket registered on one core: its multishot accept and the accepted queue.
 
 use std::collections::VecDeque;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::task::Waker;
+
+use crate::sys::{self, OwnedSock, RawSock};
 
 /// Per-core state of one listening socket.
 pub(crate) struct Listener {
     /// Tells this registration apart from a later one that reuses the slot.
     pub(crate) id: u64,
-    pub(crate) fd: RawFd,
+    pub(crate) fd: RawSock,
     /// Keeps the socket open while this core may still accept on it. A socket shared by
     /// several cores (Unix) closes when the last of them lets go.
-    pub(crate) socket: Arc<OwnedFd>,
+    pub(crate) socket: Arc<OwnedSock>,
     /// Accepted descriptors (or `errno`s) not yet taken by `accept()`.
-    pub(crate) queue: VecDeque<Result<RawFd, i32>>,
+    pub(crate) queue: VecDeque<Result<RawSock, i32>>,
     /// The multishot accept is in flight.
     pub(crate) armed: bool,
     /// A cancel was requested for the accept.
@@ -25,10 +26,10 @@ pub(crate) struct Listener {
 }
 
 impl Listener {
-    pub(crate) fn new(id: u64, socket: Arc<OwnedFd>) -> Self {
+    pub(crate) fn new(id: u64, socket: Arc<OwnedSock>) -> Self {
         Listener {
             id,
-            fd: socket.as_raw_fd(),
+            fd: sys::as_raw(&socket),
             socket,
             queue: VecDeque::new(),
             armed: false,
@@ -42,7 +43,7 @@ impl Listener {
     pub(crate) fn close_queued(&mut self) {
         for fd in self.queue.drain(..).flatten() {
             // SAFETY: fd came from accept and was never handed out, so we own it.
-            unsafe { libc::close(fd) };
+            unsafe { sys::close(fd) };
         }
     }
 }

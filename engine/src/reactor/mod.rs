@@ -11,7 +11,6 @@ mod send_slot;
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -20,9 +19,10 @@ use slab::Slab;
 use crate::backend::{Completion, Driver, Op, OpKind, Wait};
 use crate::buf::{BufPool, WritePool};
 use crate::stats::{self, Counters};
+use crate::sys;
 use conn::{Conn, RxState};
 use listener::Listener;
-use send_slot::SendSlot;
+pub use send_slot::SendSlot;
 use std::sync::Arc;
 
 /// Per-connection limits, from the runtime builder.
@@ -132,7 +132,7 @@ impl Reactor {
     }
 
     /// Queues MSG_RING wakes of sibling rings; false if this driver cannot send them.
-    pub(crate) fn push_ring_wake(&mut self, target: RawFd) -> bool {
+    pub(crate) fn push_ring_wake(&mut self, target: crate::backend::RingFd) -> bool {
         self.driver.push_ring_wake(target)
     }
 
@@ -150,7 +150,7 @@ impl Reactor {
     }
 
     fn dispatch(&mut self, c: Completion) {
-        if c.result == -libc::EFAULT {
+        if c.result == -sys::EFAULT {
             stats::add(&self.counters.efaults, 1);
             tracing::error!(token = c.token.0, "an op completed with EFAULT");
         }
@@ -217,7 +217,7 @@ impl Reactor {
         }
         for conn in self.conns.drain() {
             // SAFETY: no op is in flight on it (checked above) and we own it.
-            unsafe { libc::close(conn.fd) };
+            unsafe { sys::close(conn.fd) };
         }
     }
 }

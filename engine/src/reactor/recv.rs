@@ -34,12 +34,16 @@ impl Reactor {
         } else if c.result == 0 {
             conn.rx_end = Some(0);
             conn.wake_reader();
-        } else if c.result < 0 && c.result != -libc::ENOBUFS && c.result != -libc::ECANCELED {
+        } else if c.result < 0
+            && c.result != -crate::sys::ENOBUFS
+            && c.result != -crate::sys::ECANCELED
+        {
             conn.rx_end = Some(-c.result);
             conn.wake_reader();
         }
         if !c.more {
-            let starved = c.result == -libc::ENOBUFS && !conn.released && conn.rx_end.is_none();
+            let starved =
+                c.result == -crate::sys::ENOBUFS && !conn.released && conn.rx_end.is_none();
             if starved {
                 stats::add(&self.counters.recv_starved, 1);
                 conn.rx_state = RxState::Starved;

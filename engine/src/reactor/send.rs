@@ -4,7 +4,7 @@ use std::io;
 use std::task::{Context, Poll};
 
 use super::conn::{Conn, WrState, set_waker};
-use super::send_slot::{MAX_IOV, SendSlot};
+use super::send_slot::SendSlot;
 use super::{Reactor, stats};
 use crate::backend::{Completion, Op, OpKind, Token};
 use crate::buf::{OwnedBuf, TxBuf};
@@ -129,7 +129,7 @@ impl Reactor {
         if conn.tx.is_empty() {
             if conn.wr_state == WrState::ShutdownPending {
                 // SAFETY: fd is open: it is closed only when the slot is freed.
-                unsafe { libc::shutdown(conn.fd, libc::SHUT_WR) };
+                unsafe { crate::sys::shutdown(conn.fd, std::net::Shutdown::Write) };
                 conn.wr_state = WrState::Closed;
                 conn.wake_writers(self.limits.high_water);
             }
@@ -140,23 +140,18 @@ impl Reactor {
             .take()
             .or_else(|| self.send_slots.pop())
             .unwrap_or_else(SendSlot::new_boxed);
-        let mut n = 0;
-        for (i, buf) in conn.tx.iter().take(MAX_IOV).enumerate() {
-            let bytes = if i == 0 {
-                &buf.as_slice()[conn.tx_offset..]
+        let offset = conn.tx_offset;
+        let bufs = conn.tx.iter().enumerate().map(|(i, buf)| {
+            if i == 0 {
+                &buf.as_slice()[offset..]
             } else {
                 buf.as_slice()
-            };
-            ss.iov[i] = libc::iovec {
-                iov_base: bytes.as_ptr() as *mut libc::c_void,
-                iov_len: bytes.len(),
-            };
-            n += 1;
-        }
-        conn.tx_in_flight = n;
-        ss.msg.msg_iov = ss.iov.as_mut_ptr();
-        ss.msg.msg_iovlen = n as _;
-        let msg: *const libc::msghdr = &ss.msg;
+            }
+        });
+        // SAFETY: the queued buffers stay in `tx`, unmoved and unchanged, until this send's
+        // completion: `tx_in_flight` keeps them from being popped, grown or dropped.
+        conn.tx_in_flight = unsafe { ss.set(bufs) };
+        let msg: *const SendSlot = &*ss;
         let fd = conn.fd;
         conn.send_slot = Some(ss);
         stats::add(&self.counters.sends, 1);

@@ -214,32 +214,30 @@ impl Driver for UringDriver {
                 .build()
                 .user_data(token.0),
             Op::Send { fd, msg, token } => {
-                // SAFETY: the reactor's msghdr and its iovecs are valid until the final
-                // completion (contract guarantee 2).
-                let m = unsafe { &*msg };
-                if m.msg_iovlen == 1 {
+                // SAFETY: the reactor's send slot and the buffers it lists are valid and
+                // unmoved until the final completion (contract guarantee 2).
+                let slot = unsafe { &*msg };
+                if let [one] = slot.bufs() {
                     // One buffer: plain SEND, no msghdr for the kernel to import.
-                    // SAFETY: as above; msg_iovlen == 1, so msg_iov points at one iovec.
-                    let v = unsafe { &*m.msg_iov };
-                    opcode::Send::new(Fd(fd), v.iov_base.cast(), v.iov_len as u32)
+                    opcode::Send::new(Fd(fd), one.as_ptr(), one.len() as u32)
                         .flags(libc::MSG_NOSIGNAL)
                         .build()
                         .user_data(token.0)
                 } else {
-                    opcode::SendMsg::new(Fd(fd), msg)
+                    opcode::SendMsg::new(Fd(fd), slot.msghdr())
                         .flags(libc::MSG_NOSIGNAL as u32)
                         .build()
                         .user_data(token.0)
                 }
             }
-            Op::Connect {
-                fd,
-                addr,
-                len,
-                token,
-            } => opcode::Connect::new(Fd(fd), addr, len)
-                .build()
-                .user_data(token.0),
+            Op::Connect { fd, addr, token } => {
+                // SAFETY: the reactor keeps the address boxed and unmoved until the final
+                // completion (contract guarantee 2).
+                let addr = unsafe { &*addr };
+                opcode::Connect::new(Fd(fd), addr.as_ptr().cast(), addr.len())
+                    .build()
+                    .user_data(token.0)
+            }
             Op::Cancel { target } => opcode::AsyncCancel::new(target.0).build().user_data(0),
         };
         self.push_sqe(&sqe);
@@ -270,11 +268,11 @@ impl Driver for UringDriver {
         self.wake.clone()
     }
 
-    fn ring_fd(&self) -> Option<std::os::fd::RawFd> {
+    fn ring_fd(&self) -> Option<crate::backend::RingFd> {
         self.msg_ring.then(|| self.ring.as_raw_fd())
     }
 
-    fn push_ring_wake(&mut self, target: std::os::fd::RawFd) -> bool {
+    fn push_ring_wake(&mut self, target: crate::backend::RingFd) -> bool {
         if !self.msg_ring {
             return false;
         }

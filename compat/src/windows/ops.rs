@@ -1,0 +1,223 @@
+//! The ops as readiness emulates them on Windows, through mio's types: each attempt makes
+//! its calls until one would block (which re-arms mio's poll), the op ends, or its share of
+//! this park is used up. Unlike on Unix a short read does not end an attempt: only
+//! `WouldBlock` re-arms the poll, so every wait follows one.
+
+use std::io::{self, Read, Write};
+use std::os::windows::io::{AsRawSocket, IntoRawSocket, RawSocket};
+use std::rc::Rc;
+
+use corenet_engine::driver::{BufPool, Completion, SendSlot, Token};
+
+use super::sources::Source;
+
+/// Receives one op makes per park before the others get their turn.
+const READS_PER_PARK: usize = 16;
+/// Accepts one listener makes per park.
+const ACCEPTS_PER_PARK: usize = 64;
+
+/// `ERROR_OPERATION_ABORTED`: the op was cancelled (the engine's `ECANCELED` on Windows).
+pub(crate) const ECANCELED: i32 = 995;
+/// `WSAENOBUFS`: the pool ran dry (the engine's `ENOBUFS` on Windows).
+const ENOBUFS: i32 = 10055;
+/// `WSAEBADF`-like fallback when an error carries no OS code.
+const EIO: i32 = 10009;
+/// `WSAEMFILE`: an accepted handle that a completion cannot carry.
+const EMFILE: i32 = 10024;
+
+/// What an op does.
+#[derive(Debug)]
+pub(crate) enum Kind {
+    /// Accept connections until cancelled or failed.
+    Accept,
+    /// Receive into pool buffers until cancelled, ended or failed.
+    Recv,
+    /// One vectored write of the reactor's send slot.
+    Send {
+        /// Valid until the final completion (contract guarantee 2).
+        msg: *const SendSlot,
+    },
+    /// A nonblocking connect: started once, then finished when the socket turns writable.
+    Connect {
+        /// Valid until the final completion (contract guarantee 2).
+        addr: *const socket2::SockAddr,
+        /// `connect` has been called and would block.
+        started: bool,
+    },
+}
+
+/// Where an attempt left its op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// The op ended with this result; its final completion is still to be reported.
+    Final(i32),
+    /// A call would block: wait for the socket's next readiness.
+    Wait,
+    /// This park's share is used up and work may be left: try again next park.
+    Again,
+}
+
+/// The OS code of `e` (a Winsock or Win32 error), as completions carry it.
+pub(crate) fn code(e: &io::Error) -> i32 {
+    e.raw_os_error().unwrap_or(EIO)
+}
+
+fn failed(e: &io::Error) -> Step {
+    if e.kind() == io::ErrorKind::WouldBlock {
+        Step::Wait
+    } else {
+        Step::Final(-code(e))
+    }
+}
+
+/// Accepts until `WouldBlock` (or the per-park share); each socket is a completion whose
+/// result is its handle. Windows keeps handle values within 32 bits (they may be truncated
+/// and sign-extended for 32-bit processes), so a non-negative `i32` carries them.
+pub(crate) fn accept(source: &Source, token: Token, out: &mut Vec<Completion>) -> Step {
+    let Source::Listener(listener) = source else {
+        return Step::Final(-10038); // WSAENOTSOCK: not a listener
+    };
+    for _ in 0..ACCEPTS_PER_PARK {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                // Inherits the listener's nonblocking mode (Windows' accept does).
+                let result = match i32::try_from(stream.as_raw_socket()) {
+                    Ok(r) => {
+                        let _: RawSocket = stream.into_raw_socket();
+                        r
+                    }
+                    // Dropping the stream closes it: no completion could carry it.
+                    Err(_) => -EMFILE,
+                };
+                out.push(Completion {
+                    token,
+                    result,
+                    more: true,
+                    chunk: None,
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // The connection went away before we took it: try the next one.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
+            Err(e) => return failed(&e),
+        }
+    }
+    Step::Again
+}
+
+/// What a receive attempt needs besides its op.
+pub(crate) struct RecvCtx<'a> {
+    /// The core's receive buffers.
+    pub(crate) pool: &'a Rc<BufPool>,
+    /// Ids of the buffers not lent out.
+    pub(crate) free: &'a mut Vec<u16>,
+}
+
+/// Receives into free pool buffers until `WouldBlock`, end of stream, error, an empty pool or
+/// the per-park share; each run of bytes is a completion with its chunk.
+pub(crate) fn recv(
+    source: &Source,
+    token: Token,
+    cx: RecvCtx<'_>,
+    out: &mut Vec<Completion>,
+) -> Step {
+    let Source::Stream(stream) = source else {
+        return Step::Final(-10038);
+    };
+    let size = (cx.pool.size() as usize).min(i32::MAX as usize);
+    for _ in 0..READS_PER_PARK {
+        let Some(bid) = cx.free.pop() else {
+            return starved(stream);
+        };
+        // SAFETY: `bid` was free, so no chunk views it and nothing else writes into it; the
+        // buffer is `size` bytes (or more) long.
+        let buf = unsafe { std::slice::from_raw_parts_mut(cx.pool.buf_ptr(bid), size) };
+        match (&*stream).read(buf) {
+            Ok(0) => {
+                cx.free.push(bid);
+                return Step::Final(0);
+            }
+            Ok(n) => out.push(Completion {
+                token,
+                result: n as i32,
+                more: true,
+                chunk: Some(cx.pool.chunk(bid, n as u32)),
+            }),
+            Err(e) => {
+                cx.free.push(bid);
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return failed(&e);
+                }
+            }
+        }
+    }
+    Step::Again
+}
+
+/// No free buffer: end with ENOBUFS only when there is something to receive (nothing is
+/// read, so nothing is lost); an idle socket keeps waiting.
+fn starved(stream: &mio::net::TcpStream) -> Step {
+    let mut byte = [0u8; 1];
+    match stream.peek(&mut byte) {
+        Ok(0) => Step::Final(0),
+        Ok(_) => Step::Final(-ENOBUFS),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Step::Again,
+        Err(e) => failed(&e),
+    }
+}
+
+/// One vectored write; a partial send is a result like any other (the reactor resumes it).
+///
+/// # Safety
+///
+/// `msg` must be valid, its buffers readable (contract guarantee 2).
+pub(crate) unsafe fn send(source: &Source, msg: *const SendSlot) -> Step {
+    let Source::Stream(stream) = source else {
+        return Step::Final(-10038);
+    };
+    // SAFETY: the caller guarantees the slot and its buffers are valid.
+    let bufs = unsafe { &*msg }.bufs();
+    loop {
+        match (&*stream).write_vectored(bufs) {
+            Ok(n) => return Step::Final(n.min(i32::MAX as usize) as i32),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return failed(&e),
+        }
+    }
+}
+
+/// Starts a connect, or (once started) reads its outcome after the socket turned writable.
+///
+/// # Safety
+///
+/// `addr` must point at a valid socket address (contract guarantee 2).
+pub(crate) unsafe fn connect(
+    source: &Source,
+    addr: *const socket2::SockAddr,
+    started: &mut bool,
+) -> Step {
+    let Source::Stream(stream) = source else {
+        return Step::Final(-10038);
+    };
+    if *started {
+        // mio's recipe: an error, or connected (a peer address), or still in progress.
+        return match stream.take_error() {
+            Ok(Some(e)) | Err(e) => Step::Final(-code(&e)),
+            Ok(None) => match stream.peer_addr() {
+                Ok(_) => Step::Final(0),
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => Step::Wait,
+                Err(e) => Step::Final(-code(&e)),
+            },
+        };
+    }
+    // SAFETY: the caller guarantees addr.
+    let addr = unsafe { &*addr };
+    match socket2::SockRef::from(stream).connect(addr) {
+        Ok(()) => Step::Final(0),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            *started = true;
+            Step::Wait
+        }
+        Err(e) => Step::Final(-code(&e)),
+    }
+}

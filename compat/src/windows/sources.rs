@@ -1,0 +1,192 @@
+//! The sockets with pending ops, each wrapped in the mio type that does its I/O.
+//!
+//! On Windows every read, write and accept must go through mio's types: mio emulates edge
+//! triggering over AFD polls, and re-arms a socket's poll only when one of its own calls
+//! returns `WouldBlock` (raw `SOCKET` calls would bypass that state). So a socket gets a mio
+//! wrapper when its first op starts and loses it (deregistered, then forgotten — never closed:
+//! the reactor owns the handle) when its last op ends, before that op's final completion.
+
+use std::collections::HashMap;
+use std::io;
+use std::os::windows::io::{FromRawSocket, IntoRawSocket, RawSocket};
+
+use mio::event::Event;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Interest, Registry, Token};
+
+/// Which of a socket's two op places an op takes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Role {
+    /// An accept or a receive: waits for readability.
+    Reader,
+    /// A send or a connect: waits for writability.
+    Writer,
+}
+
+/// The mio object over a socket the reactor owns.
+#[derive(Debug)]
+pub(crate) enum Source {
+    /// A listening socket.
+    Listener(TcpListener),
+    /// A stream socket.
+    Stream(TcpStream),
+}
+
+impl Source {
+    fn source(&mut self) -> &mut dyn mio::event::Source {
+        match self {
+            Source::Listener(l) => l,
+            Source::Stream(s) => s,
+        }
+    }
+
+    /// Gives the handle back without closing it.
+    fn forget(self) {
+        let _ = match self {
+            Source::Listener(l) => l.into_raw_socket(),
+            Source::Stream(s) => s.into_raw_socket(),
+        };
+    }
+}
+
+/// One socket with pending ops.
+#[derive(Debug)]
+struct Entry {
+    source: Source,
+    reader: Option<usize>,
+    writer: Option<usize>,
+    registered: bool,
+}
+
+/// The sockets that have pending ops, keyed by handle.
+#[derive(Debug, Default)]
+pub(crate) struct Sources {
+    socks: HashMap<RawSocket, Entry>,
+}
+
+/// The poller token of a socket: its handle (never `usize::MAX`, the waker's).
+pub(crate) fn token_of(sock: RawSocket) -> Token {
+    Token(sock as usize)
+}
+
+impl Sources {
+    /// Records op `id` in `sock`'s `role` place, wrapping `sock` (as a listener when
+    /// `listener`) if it had no op. `Err` when the place is taken (the reactor never does).
+    pub(crate) fn attach(
+        &mut self,
+        sock: RawSocket,
+        listener: bool,
+        role: Role,
+        id: usize,
+    ) -> Result<(), ()> {
+        let entry = self.socks.entry(sock).or_insert_with(|| {
+            // SAFETY: the reactor keeps `sock` open while ops are pending on it, and the
+            // wrapper is forgotten (never dropped) when the last one ends.
+            let source = unsafe {
+                if listener {
+                    Source::Listener(TcpListener::from_raw_socket(sock))
+                } else {
+                    Source::Stream(TcpStream::from_raw_socket(sock))
+                }
+            };
+            Entry {
+                source,
+                reader: None,
+                writer: None,
+                registered: false,
+            }
+        });
+        let place = match role {
+            Role::Reader => &mut entry.reader,
+            Role::Writer => &mut entry.writer,
+        };
+        if place.is_some() {
+            return Err(());
+        }
+        *place = Some(id);
+        Ok(())
+    }
+
+    /// The mio object of `sock`, which has a pending op.
+    pub(crate) fn get(&mut self, sock: RawSocket) -> &mut Source {
+        &mut self
+            .socks
+            .get_mut(&sock)
+            .expect("an op's socket is attached")
+            .source
+    }
+
+    /// Empties `sock`'s `role` place; when no op is left, deregisters and forgets it.
+    pub(crate) fn detach(&mut self, registry: &Registry, sock: RawSocket, role: Role) {
+        let Some(entry) = self.socks.get_mut(&sock) else {
+            return;
+        };
+        match role {
+            Role::Reader => entry.reader = None,
+            Role::Writer => entry.writer = None,
+        }
+        if entry.reader.is_some() || entry.writer.is_some() {
+            return;
+        }
+        let mut entry = self.socks.remove(&sock).expect("present");
+        if entry.registered {
+            if let Err(e) = registry.deregister(entry.source.source()) {
+                tracing::debug!(sock, "deregister: {e}");
+            }
+        }
+        entry.source.forget();
+    }
+
+    /// Registers `sock` for what its pending ops wait for (readability for a reader,
+    /// writability for a writer), re-arming its poll.
+    ///
+    /// Always (re)registers: mio's Windows poll drops the kinds it reported until an I/O call
+    /// through mio returns `WouldBlock`, and some waits (a connect still in progress) follow
+    /// no such call. Re-registering only queues an update for the next poll.
+    pub(crate) fn wait(&mut self, registry: &Registry, sock: RawSocket) -> io::Result<()> {
+        let entry = self.socks.get_mut(&sock).expect("waiting op is attached");
+        let interest = match (entry.reader.is_some(), entry.writer.is_some()) {
+            (true, true) => Interest::READABLE | Interest::WRITABLE,
+            (false, true) => Interest::WRITABLE,
+            _ => Interest::READABLE,
+        };
+        if entry.registered {
+            registry.reregister(entry.source.source(), token_of(sock), interest)
+        } else {
+            registry.register(entry.source.source(), token_of(sock), interest)?;
+            entry.registered = true;
+            Ok(())
+        }
+    }
+
+    /// The pending ops `event` concerns: the reader on readability, the writer on
+    /// writability, both on an error or hang-up.
+    pub(crate) fn on_event(&mut self, event: &Event) -> [Option<usize>; 2] {
+        let sock = event.token().0 as RawSocket;
+        let Some(entry) = self.socks.get(&sock) else {
+            return [None, None];
+        };
+        let error = event.is_error();
+        let reader = (error || event.is_readable() || event.is_read_closed())
+            .then_some(entry.reader)
+            .flatten();
+        let writer = (error || event.is_writable() || event.is_write_closed())
+            .then_some(entry.writer)
+            .flatten();
+        [reader, writer]
+    }
+
+    /// Sockets with pending ops.
+    pub(crate) fn len(&self) -> usize {
+        self.socks.len()
+    }
+}
+
+impl Drop for Sources {
+    fn drop(&mut self) {
+        // Only after an abnormal teardown: the handles are the reactor's, never closed here.
+        for (_, entry) in self.socks.drain() {
+            entry.source.forget();
+        }
+    }
+}
