@@ -265,10 +265,7 @@ impl From<&Path> for ConnectArgs {
 /// ```
 pub fn connect(args: impl Into<ConnectArgs>) -> Socket {
     let args = args.into();
-    let socket = Socket::new(SocketOptions {
-        allow_half_open: args.allow_half_open,
-        ..SocketOptions::default()
-    });
+    let socket = Socket::new(SocketOptions::default().allow_half_open(args.allow_half_open));
     socket.connect(args);
     socket
 }

@@ -87,6 +87,20 @@ pub struct SocketOptions {
     pub high_water_mark: usize,
 }
 
+impl SocketOptions {
+    /// With `allowHalfOpen`.
+    pub fn allow_half_open(mut self, on: bool) -> Self {
+        self.allow_half_open = on;
+        self
+    }
+
+    /// With `highWaterMark` (bytes).
+    pub fn high_water_mark(mut self, bytes: usize) -> Self {
+        self.high_water_mark = bytes;
+        self
+    }
+}
+
 impl Default for SocketOptions {
     fn default() -> Self {
         SocketOptions {
@@ -247,10 +261,7 @@ impl Socket {
         let socket = Socket::with_inner(
             Some(io),
             Some(server),
-            SocketOptions {
-                allow_half_open: options.allow_half_open,
-                ..SocketOptions::default()
-            },
+            SocketOptions::default().allow_half_open(options.allow_half_open),
             options.pause_on_connect,
         );
         socket.start_driver();

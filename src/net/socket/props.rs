@@ -57,11 +57,17 @@ impl Socket {
         self.inner.state.borrow().bytes_written
     }
 
-    /// Node's `writableLength` (and `bufferSize`): bytes queued and not yet handed to the
-    /// kernel, including those waiting for the connection.
+    /// Node's `writableLength`: bytes queued and not yet handed to the kernel, including
+    /// those waiting for the connection or an `uncork`.
     pub fn writable_length(&self) -> usize {
         let pending = self.inner.state.borrow().pending.len();
         pending + self.inner.io.borrow().as_ref().map_or(0, |io| io.queued())
+    }
+
+    /// Node's `bufferSize` (deprecated there in favour of `writableLength`): the same count,
+    /// but `None` when there is no connection (before `connect`, after `'close'`).
+    pub fn buffer_size(&self) -> Option<usize> {
+        (!self.pending() || self.connecting()).then(|| self.writable_length())
     }
 
     /// Whether the socket was destroyed (or closed).
@@ -74,21 +80,31 @@ impl Socket {
         self.inner.state.borrow().connecting
     }
 
-    /// Node's `pending`: not connected yet, or closed.
+    /// Node's `pending`: no connection yet (new, connecting) or none any more (closed).
     pub fn pending(&self) -> bool {
+        self.inner.state.borrow().connecting || self.inner.io.borrow().is_none()
+    }
+
+    /// Node's `readable`: a connection (or one being opened) whose peer has not ended.
+    pub fn readable(&self) -> bool {
         let st = self.inner.state.borrow();
-        st.connecting || st.destroyed
+        let open = st.connecting || self.inner.io.borrow().is_some();
+        open && !st.destroyed && !st.read_ended
+    }
+
+    /// Node's `writable`: a connection (or one being opened) that we have not ended.
+    pub fn writable(&self) -> bool {
+        let st = self.inner.state.borrow();
+        let open = st.connecting || self.inner.io.borrow().is_some();
+        open && !st.destroyed && !st.ending
     }
 
     /// Node's `readyState`: "opening", "open", "readOnly", "writeOnly" or "closed".
     pub fn ready_state(&self) -> &'static str {
-        let st = self.inner.state.borrow();
-        if st.connecting {
+        if self.connecting() {
             return "opening";
         }
-        let readable = !st.destroyed && !st.read_ended;
-        let writable = !st.destroyed && !st.ending;
-        match (readable, writable) {
+        match (self.readable(), self.writable()) {
             (true, true) => "open",
             (true, false) => "readOnly",
             (false, true) => "writeOnly",
@@ -114,6 +130,11 @@ impl Socket {
     /// Our address (Node's `address()`, `localAddress`, `localPort`).
     pub fn local_address(&self) -> Option<SocketAddr> {
         self.inner.state.borrow().local
+    }
+
+    /// Node's `localFamily`: "IPv4" or "IPv6".
+    pub fn local_family(&self) -> Option<&'static str> {
+        self.local_address().map(|a| family(a.ip()))
     }
 
     /// Node's `localPort`.
