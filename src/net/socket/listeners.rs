@@ -29,6 +29,11 @@ impl Socket {
         self.inner.events.ready.on(move |s, ()| f(s))
     }
 
+    /// `'ready'`, once.
+    pub fn once_ready(&self, f: impl FnOnce(&Socket) + 'static) -> ListenerId {
+        self.inner.events.ready.once_fn(move |s, ()| f(s))
+    }
+
     /// `'data'`: received bytes, as a view of the receive buffer (no copy). Copy what you
     /// keep (`chunk.to_vec()`); the buffer returns to the ring when the listeners return.
     pub fn on_data(&self, f: impl FnMut(&Socket, &Chunk) + 'static) -> ListenerId {

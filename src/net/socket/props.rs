@@ -142,6 +142,31 @@ impl Socket {
         self.local_address().map(|a| a.port())
     }
 
+    /// Node's `writableEnded`: `end()` was called.
+    pub fn writable_ended(&self) -> bool {
+        self.inner.state.borrow().ending
+    }
+
+    /// Node's `writableFinished`: our FIN is sent (`'finish'` was emitted).
+    pub fn writable_finished(&self) -> bool {
+        self.inner.state.borrow().finished
+    }
+
+    /// Node's `readableEnded`: the peer's FIN arrived (`'end'` was emitted).
+    pub fn readable_ended(&self) -> bool {
+        self.inner.state.borrow().read_ended
+    }
+
+    /// Node's `writableHighWaterMark`: queued bytes at which `write` returns false.
+    pub fn writable_high_water_mark(&self) -> usize {
+        self.inner.high_water_mark
+    }
+
+    /// Whether a server accepted this socket (Node's `socket.server` is that server).
+    pub fn is_server_socket(&self) -> bool {
+        self.inner.server.is_some()
+    }
+
     /// Node's `allowHalfOpen`.
     pub fn allow_half_open(&self) -> bool {
         self.inner.allow_half_open
