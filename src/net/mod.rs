@@ -18,6 +18,6 @@ pub use listen::ListenArgs;
 pub use port::Port;
 pub use server::{Address, Server, ServerOptions, create_server};
 pub use socket::{
-    ConnectArgs, DEFAULT_HIGH_WATER_MARK, Encoding, Lookup, Socket, WriteCallback, connect,
-    create_connection,
+    ConnectArgs, DEFAULT_HIGH_WATER_MARK, Encoding, Lookup, Socket, SocketOptions, WriteCallback,
+    connect, create_connection,
 };

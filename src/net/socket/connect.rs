@@ -1,12 +1,12 @@
 //! Client sockets: `net::connect` / `net::create_connection`.
 
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use corenet_engine as engine;
 
-use super::Socket;
+use super::{Socket, SocketOptions};
 use crate::Error;
 use crate::net::Port;
 
@@ -25,6 +25,9 @@ pub struct Lookup {
 
 /// Where and how to connect (Node's `net.connect(options)`).
 ///
+/// The setters that Node validates synchronously ([`local_address`](Self::local_address),
+/// [`family`](Self::family)) return the error instead of throwing.
+///
 /// # Examples
 ///
 /// ```
@@ -34,16 +37,30 @@ pub struct Lookup {
 /// let b: ConnectArgs = (8080, "127.0.0.1").into(); // connect(8080, '127.0.0.1')
 /// let c = ConnectArgs::path("/tmp/app.sock"); // connect('/tmp/app.sock')
 /// let d = ConnectArgs::port(80).host("example.invalid").allow_half_open(true);
-/// # let _ = (a, b, c, d);
+/// let e = ConnectArgs::port(80)
+///     .host("127.0.0.1")
+///     .local_address("127.0.0.2")?
+///     .local_port(0);
+/// assert_eq!(
+///     ConnectArgs::port(80).local_address("foobar").unwrap_err().code(),
+///     "ERR_INVALID_IP_ADDRESS"
+/// );
+/// # let _ = (a, b, c, d, e);
+/// # Ok::<(), corenet::Error>(())
 /// ```
 #[non_exhaustive]
 pub struct ConnectArgs {
     target: Target,
-    /// Keep our side open when the peer half-closes (default false).
+    /// Keep our side open when the peer half-closes (default false). Read by
+    /// [`connect`] (it creates the socket); [`Socket::connect`] keeps the socket's own.
     pub allow_half_open: bool,
     /// `createConnection`'s `timeout`: `set_timeout` before connecting.
     pub timeout: Option<Duration>,
     onread: Option<OnRead>,
+    local_address: Option<IpAddr>,
+    local_port: Option<u16>,
+    family: u8,
+    lookup: Option<LookupFn>,
 }
 
 /// Node's `onread`: a buffer of the caller's, refilled on every read, and the callback that
@@ -55,6 +72,9 @@ pub(super) struct OnRead {
 
 type OnReadCallback = Box<dyn FnMut(&Socket, &mut [u8]) -> bool>;
 
+/// A custom `lookup`: the host name and the wanted family (0, 4 or 6) to one address.
+type LookupFn = Box<dyn FnMut(&str, u8) -> Result<IpAddr, Error>>;
+
 impl std::fmt::Debug for ConnectArgs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConnectArgs")
@@ -62,6 +82,10 @@ impl std::fmt::Debug for ConnectArgs {
             .field("allow_half_open", &self.allow_half_open)
             .field("timeout", &self.timeout)
             .field("onread", &self.onread.as_ref().map(|o| o.buffer.len()))
+            .field("local_address", &self.local_address)
+            .field("local_port", &self.local_port)
+            .field("family", &self.family)
+            .field("lookup", &self.lookup.is_some())
             .finish()
     }
 }
@@ -72,28 +96,39 @@ enum Target {
     Path(PathBuf),
 }
 
+/// The TCP options that shape one connect attempt.
+struct TcpOptions {
+    local_address: Option<IpAddr>,
+    local_port: Option<u16>,
+    family: u8,
+    lookup: Option<LookupFn>,
+}
+
 impl ConnectArgs {
-    /// A TCP port on `localhost` (Node's default host) unless [`host`](Self::host) says.
-    pub fn port(port: impl Into<Port>) -> Self {
+    fn with_target(target: Target) -> Self {
         ConnectArgs {
-            target: Target::Tcp {
-                port: port.into(),
-                host: "localhost".into(),
-            },
+            target,
             allow_half_open: false,
             timeout: None,
             onread: None,
+            local_address: None,
+            local_port: None,
+            family: 0,
+            lookup: None,
         }
+    }
+
+    /// A TCP port on `localhost` (Node's default host) unless [`host`](Self::host) says.
+    pub fn port(port: impl Into<Port>) -> Self {
+        ConnectArgs::with_target(Target::Tcp {
+            port: port.into(),
+            host: "localhost".into(),
+        })
     }
 
     /// A Unix socket path (leading NUL byte: Linux abstract name).
     pub fn path(path: impl AsRef<Path>) -> Self {
-        ConnectArgs {
-            target: Target::Path(path.as_ref().to_owned()),
-            allow_half_open: false,
-            timeout: None,
-            onread: None,
-        }
+        ConnectArgs::with_target(Target::Path(path.as_ref().to_owned()))
     }
 
     /// The host: an IP address (connects at once) or a name (looked up first, off the core;
@@ -108,6 +143,57 @@ impl ConnectArgs {
     /// With `allowHalfOpen`.
     pub fn allow_half_open(mut self, on: bool) -> Self {
         self.allow_half_open = on;
+        self
+    }
+
+    /// Node's `localAddress`: the source address, bound before connecting (a bind failure
+    /// is an `'error'` with syscall `bind`).
+    ///
+    /// # Errors
+    ///
+    /// `ERR_INVALID_IP_ADDRESS` when `address` is not an IP address.
+    pub fn local_address(mut self, address: &str) -> Result<Self, Error> {
+        let ip = address
+            .parse::<IpAddr>()
+            .map_err(|_| Error::invalid_ip_address(address))?;
+        self.local_address = Some(ip);
+        Ok(self)
+    }
+
+    /// Node's `localPort`: the source port, bound before connecting (with
+    /// [`local_address`](Self::local_address), or the wildcard address of the target's
+    /// family).
+    pub fn local_port(mut self, port: u16) -> Self {
+        self.local_port = Some(port);
+        self
+    }
+
+    /// Node's `family`: which addresses a host name may resolve to: 4, 6, or 0 (either).
+    ///
+    /// # Errors
+    ///
+    /// `ERR_INVALID_ARG_VALUE` for any other number.
+    pub fn family(mut self, family: u8) -> Result<Self, Error> {
+        if ![0, 4, 6].contains(&family) {
+            return Err(Error::invalid_arg_value(
+                "options.family",
+                &family.to_string(),
+                "must be one of: 0, 4, 6",
+            ));
+        }
+        self.family = family;
+        Ok(self)
+    }
+
+    /// Node's `lookup`: resolves host names instead of the system resolver. It runs on the
+    /// socket's core, so it must not block; it gets the name and the wanted
+    /// [`family`](Self::family) and answers one address (or the error to report, such as
+    /// [`Error::lookup`]).
+    pub fn lookup(
+        mut self,
+        lookup: impl FnMut(&str, u8) -> Result<IpAddr, Error> + 'static,
+    ) -> Self {
+        self.lookup = Some(Box::new(lookup));
         self
     }
 
@@ -152,10 +238,10 @@ impl From<&Path> for ConnectArgs {
     }
 }
 
-/// Opens a client socket on the current core (Node's `net.connect`). Register listeners on
-/// the returned socket right away: `'lookup'`, `'connect'` and `'ready'` (or `'error'` and
-/// `'close'`) come later in the turn or after. Writes made before `'connect'` are sent on
-/// connect.
+/// Opens a client socket on the current core (Node's `net.connect`: `new Socket(options)`
+/// then [`Socket::connect`]). Register listeners on the returned socket right away:
+/// `'lookup'`, `'connect'` and `'ready'` (or `'error'` and `'close'`) come later in the turn
+/// or after. Writes made before `'connect'` are sent on connect.
 ///
 /// # Panics
 ///
@@ -178,14 +264,9 @@ impl From<&Path> for ConnectArgs {
 /// # }
 /// ```
 pub fn connect(args: impl Into<ConnectArgs>) -> Socket {
-    let mut args = args.into();
-    let socket = Socket::with_inner(None, None, args.allow_half_open, false);
-    *socket.inner.onread.borrow_mut() = args.onread.take();
-    if let Some(idle) = args.timeout {
-        socket.set_timeout(idle);
-    }
-    let task = socket.clone();
-    corenet_engine::spawn_local(async move { task.run_connect(args.target).await }).detach();
+    let args = args.into();
+    let socket = Socket::new(SocketOptions::default().allow_half_open(args.allow_half_open));
+    socket.connect(args);
     socket
 }
 
@@ -195,70 +276,111 @@ pub fn create_connection(args: impl Into<ConnectArgs>) -> Socket {
 }
 
 impl Socket {
-    async fn run_connect(&self, target: Target) {
+    /// Node's `socket.connect(...)`: opens a connection on a new socket, or a new one on a
+    /// socket after its `'close'` (called from a `'close'` listener, the listeners stay;
+    /// byte counts start over). `args.allow_half_open` is ignored: the socket keeps the
+    /// one it was created with.
+    ///
+    /// On a socket that is connecting or connected the call fails like Node's: the socket
+    /// is destroyed with `EALREADY` or `EISCONN` (`'error'`, then `'close'`).
+    ///
+    /// # Panics
+    ///
+    /// When called from a thread that is not a corenet core.
+    pub fn connect(&self, args: impl Into<ConnectArgs>) -> &Socket {
+        let mut args = args.into();
+        let busy = {
+            let st = self.inner.state.borrow();
+            if st.connecting {
+                Some(libc::EALREADY)
+            } else if self.inner.io.borrow().is_some() && !st.destroyed {
+                Some(libc::EISCONN)
+            } else {
+                None
+            }
+        };
+        if let Some(errno) = busy {
+            let err = std::io::Error::from_raw_os_error(errno);
+            self.destroy(Some(Error::from_io(err, "connect")));
+            return self;
+        }
+        let generation = self.inner.state.borrow_mut().restart();
+        if let Some(onread) = args.onread.take() {
+            *self.inner.onread.borrow_mut() = Some(onread);
+        }
+        if let Some(idle) = args.timeout {
+            self.set_timeout(idle);
+        }
+        let options = TcpOptions {
+            local_address: args.local_address,
+            local_port: args.local_port,
+            family: args.family,
+            lookup: args.lookup,
+        };
+        let task = self.clone();
+        corenet_engine::spawn_local(async move {
+            task.run_connect(args.target, options, generation).await
+        })
+        .detach();
+        self
+    }
+
+    async fn run_connect(&self, target: Target, options: TcpOptions, generation: u64) {
         let result = match target {
             Target::Path(path) => engine::Socket::connect_unix(&path)
                 .await
                 .map_err(|e| Error::from_io(e, "connect").with_path(&path)),
-            Target::Tcp { port, host } => self.connect_tcp(port.get(), host).await,
+            Target::Tcp { port, host } => self.connect_tcp(port.get(), host, options).await,
         };
         {
             let mut st = self.inner.state.borrow_mut();
-            st.connecting = false;
-            if st.destroyed {
-                // Destroyed while connecting: drop the connection, report 'close'.
-                drop(st);
-                drop(result);
-                self.start_driver();
+            if st.generation != generation || st.destroyed {
+                // Destroyed (its 'close' is on its way) or reconnected while connecting:
+                // this attempt's connection, if any, is dropped.
                 return;
             }
+            st.connecting = false;
         }
-        match result {
-            Ok(io) => {
-                let pending = {
-                    let mut st = self.inner.state.borrow_mut();
-                    st.remote = io.peer_addr().ok();
-                    st.local = io.local_addr().ok();
-                    st.last_activity = std::time::Instant::now();
-                    std::mem::take(&mut st.pending)
-                };
-                let ending = self.inner.state.borrow().ending;
-                let queued = if pending.is_empty() {
-                    Ok(())
-                } else {
-                    io.enqueue(&pending)
-                };
-                if ending {
-                    let _ = io.shutdown_later();
-                }
-                *self.inner.io.borrow_mut() = Some(io);
-                if let Err(e) = queued {
-                    self.destroy(Some(Error::from_io(e, "write")));
-                } else {
-                    self.inner.events.connect.emit(self, &());
-                    self.inner.events.ready.emit(self, &());
-                }
+        let io = match result {
+            Ok(io) => io,
+            Err(e) => {
+                self.destroy(Some(e));
+                return;
             }
-            Err(e) => self.destroy(Some(e)),
-        }
+        };
+        let (ending, corked) = {
+            let mut st = self.inner.state.borrow_mut();
+            st.remote = io.peer_addr().ok();
+            st.local = io.local_addr().ok();
+            st.last_activity = std::time::Instant::now();
+            (st.ending, st.corked > 0)
+        };
+        *self.inner.io.borrow_mut() = Some(io);
         self.start_driver();
+        if !corked {
+            self.flush_pending();
+        }
+        if ending {
+            if let Some(io) = self.inner.io.borrow().as_ref() {
+                let _ = io.shutdown_later();
+            }
+        }
+        if !self.inner.state.borrow().destroyed {
+            self.inner.events.connect.emit(self, &());
+            self.inner.events.ready.emit(self, &());
+        }
     }
 
-    async fn connect_tcp(&self, port: u16, host: String) -> Result<engine::Socket, Error> {
+    async fn connect_tcp(
+        &self,
+        port: u16,
+        host: String,
+        mut options: TcpOptions,
+    ) -> Result<engine::Socket, Error> {
         let ip = match host.parse::<IpAddr>() {
             Ok(ip) => ip,
             Err(_) => {
-                let name = host.clone();
-                let found = blocking::unblock(move || {
-                    (name.as_str(), port)
-                        .to_socket_addrs()
-                        .map(|mut a| a.next())
-                })
-                .await;
-                let lookup = match found {
-                    Ok(Some(addr)) => Ok(addr.ip()),
-                    _ => Err(Error::lookup(&host)),
-                };
+                let lookup = self.resolve(&host, port, &mut options).await;
                 let event = Lookup {
                     error: lookup.as_ref().err().cloned(),
                     address: lookup.as_ref().ok().copied(),
@@ -268,15 +390,63 @@ impl Socket {
                         .map(|ip| if ip.is_ipv4() { 4 } else { 6 }),
                     host: host.clone(),
                 };
-                self.inner.events.lookup.emit(self, &event);
+                // Destroyed while looking up: Node ignores the result.
+                if !self.inner.state.borrow().destroyed {
+                    self.inner.events.lookup.emit(self, &event);
+                }
                 lookup?
             }
         };
         let addr = SocketAddr::new(ip, port);
-        engine::Socket::connect(addr).await.map_err(|e| {
+        let connect_error = |e| {
             Error::from_io(e, "connect")
                 .with_address(ip.to_string())
                 .with_port(port)
+        };
+        if options.local_address.is_none() && options.local_port.is_none() {
+            return engine::Socket::connect(addr).await.map_err(connect_error);
+        }
+        let local_ip = options.local_address.unwrap_or(match ip {
+            IpAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+            IpAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+        });
+        let local = SocketAddr::new(local_ip, options.local_port.unwrap_or(0));
+        let connector = engine::TcpConnector::bind(local).map_err(|e| {
+            Error::from_io(e, "bind")
+                .with_address(local_ip.to_string())
+                .with_port(local.port())
+        })?;
+        let bound = connector.local_addr().unwrap_or(local);
+        connector
+            .connect(addr)
+            .await
+            .map_err(|e| connect_error(e).with_local(bound.ip().to_string(), bound.port()))
+    }
+
+    /// The host name to one address: the custom lookup, or the system resolver off the
+    /// core, keeping the first address of the wanted family.
+    async fn resolve(
+        &self,
+        host: &str,
+        port: u16,
+        options: &mut TcpOptions,
+    ) -> Result<IpAddr, Error> {
+        let family = options.family;
+        if let Some(lookup) = options.lookup.as_mut() {
+            return lookup(host, family);
+        }
+        let name = host.to_owned();
+        let found = blocking::unblock(move || {
+            (name.as_str(), port).to_socket_addrs().map(|addrs| {
+                addrs
+                    .map(|a| a.ip())
+                    .find(|ip| family == 0 || (family == 4) == ip.is_ipv4())
+            })
         })
+        .await;
+        match found {
+            Ok(Some(ip)) => Ok(ip),
+            _ => Err(Error::lookup(host)),
+        }
     }
 }

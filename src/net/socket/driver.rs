@@ -7,12 +7,12 @@ use std::time::Instant;
 
 use super::Socket;
 use crate::Error;
-use crate::net::events::next_tick;
 
 impl Socket {
     /// Spawns the driver on this core (it runs later in the turn, after the caller has had
     /// its chance to register listeners).
     pub(super) fn start_driver(&self) {
+        self.inner.state.borrow_mut().driving = true;
         let driver = self.clone();
         corenet_engine::spawn_local(async move { driver.drive().await }).detach();
     }
@@ -21,11 +21,6 @@ impl Socket {
         if let Some(w) = self.inner.driver.take() {
             w.wake();
         }
-    }
-
-    pub(super) fn error_later(&self, err: Error) {
-        let socket = self.clone();
-        next_tick(move || socket.emit_error(&err));
     }
 
     /// Emits 'error'; unhandled, it is logged and the socket destroyed.
@@ -58,7 +53,27 @@ impl Socket {
             }
         })
         .await;
+        self.inner.state.borrow_mut().driving = false;
         self.finish_close();
+    }
+
+    /// Closes a socket that has no driver (never connected, or its connect failed): the
+    /// pending error, then 'close'.
+    pub(super) fn close_now(&self) {
+        let pending_error = self.inner.state.borrow_mut().pending_error.take();
+        if let Some(err) = pending_error {
+            self.emit_error(&err);
+        }
+        self.finish_close();
+    }
+
+    /// 'finish', and the `end_with` callbacks.
+    pub(super) fn emit_finish(&self) {
+        self.inner.events.finish.emit(self, &());
+        let callbacks = std::mem::take(&mut self.inner.state.borrow_mut().end_callbacks);
+        for cb in callbacks {
+            cb(self, None);
+        }
     }
 
     /// One step of the state machine: Ready(true) when something happened (run again),
@@ -76,8 +91,11 @@ impl Socket {
         let Some(io) = io_ref.as_ref() else {
             return Poll::Ready(false);
         };
+        // Bytes held back by `cork` are not in the engine's queue yet: neither 'drain' nor
+        // write callbacks are due before they are.
+        let held_back = !self.inner.state.borrow().pending.is_empty();
         // Drain.
-        if self.inner.state.borrow().need_drain {
+        if self.inner.state.borrow().need_drain && !held_back {
             match io.poll_writable(cx) {
                 Poll::Ready(Ok(())) => {
                     self.inner.state.borrow_mut().need_drain = false;
@@ -94,7 +112,7 @@ impl Socket {
             }
         }
         // Write callbacks: once everything queued reached the kernel.
-        if !self.inner.state.borrow().write_callbacks.is_empty() {
+        if !held_back && !self.inner.state.borrow().write_callbacks.is_empty() {
             match io.poll_flush(cx) {
                 Poll::Ready(result) => {
                     drop(io_ref);
@@ -122,7 +140,7 @@ impl Socket {
                 Poll::Ready(Ok(())) => {
                     self.inner.state.borrow_mut().finished = true;
                     drop(io_ref);
-                    self.inner.events.finish.emit(self, &());
+                    self.emit_finish();
                     return Poll::Ready(true);
                 }
                 Poll::Ready(Err(e)) => {
@@ -268,10 +286,13 @@ impl Socket {
         if let Some(io) = self.inner.io.borrow_mut().take() {
             io.destroy();
         }
-        // Writes whose bytes never reached the kernel: their callbacks get the error.
+        // Writes whose bytes never reached the kernel, and ends that never finished: their
+        // callbacks get the error.
         let (callbacks, never_connected) = {
             let mut st = self.inner.state.borrow_mut();
-            (std::mem::take(&mut st.write_callbacks), st.remote.is_none())
+            let mut callbacks = std::mem::take(&mut st.write_callbacks);
+            callbacks.append(&mut st.end_callbacks);
+            (callbacks, st.remote.is_none())
         };
         if !callbacks.is_empty() {
             let err = if never_connected {
@@ -287,6 +308,10 @@ impl Socket {
             server.connection_closed();
         }
         self.inner.events.close.emit(self, &had_error);
+        if !self.inner.state.borrow().closed {
+            // A 'close' listener reconnected: the listeners and onread stay.
+            return;
+        }
         let e = &self.inner.events;
         e.lookup.clear();
         e.connect.clear();

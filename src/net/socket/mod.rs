@@ -3,15 +3,19 @@
 //! Order of events (Node's): client sockets `lookup` (host names only), `connect`, `ready`;
 //! then `data`* and `end` (peer's FIN) — unless `allow_half_open`, our own FIN follows —
 //! `finish` (our FIN sent), and `close(had_error)` last. An error emits `error` then
-//! `close(true)`. After `close` every listener is dropped.
+//! `close(true)`. After `close` every listener is dropped, unless a `'close'` listener
+//! reconnected the socket ([`Socket::connect`]).
 
 mod connect;
 mod driver;
 mod encoding;
+mod listeners;
+mod props;
+mod write;
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Waker;
@@ -20,7 +24,7 @@ use std::time::{Duration, Instant};
 use corenet_engine as engine;
 use corenet_engine::Chunk;
 
-use super::events::{ListenerId, Listeners};
+use super::events::{Listeners, next_tick};
 use super::server::Shared;
 use crate::Error;
 pub use connect::{ConnectArgs, Lookup, connect, create_connection};
@@ -73,11 +77,51 @@ struct Inner {
     onread: RefCell<Option<connect::OnRead>>,
 }
 
+/// Options of [`Socket::new`] (Node's `new net.Socket(options)`).
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct SocketOptions {
+    /// Keep our side open when the peer half-closes (default false: our FIN follows).
+    pub allow_half_open: bool,
+    /// Queued bytes at which `write` starts returning false (default 16 KiB).
+    pub high_water_mark: usize,
+}
+
+impl SocketOptions {
+    /// With `allowHalfOpen`.
+    pub fn allow_half_open(mut self, on: bool) -> Self {
+        self.allow_half_open = on;
+        self
+    }
+
+    /// With `highWaterMark` (bytes).
+    pub fn high_water_mark(mut self, bytes: usize) -> Self {
+        self.high_water_mark = bytes;
+        self
+    }
+}
+
+impl Default for SocketOptions {
+    fn default() -> Self {
+        SocketOptions {
+            allow_half_open: false,
+            high_water_mark: DEFAULT_HIGH_WATER_MARK,
+        }
+    }
+}
+
 struct State {
     /// A client socket between `connect` and 'connect' (or its failure).
     connecting: bool,
-    /// Bytes written while connecting, sent on connect.
+    /// Which `connect` call this connection comes from: a reconnect makes an earlier,
+    /// still-running connect attempt's result stale.
+    generation: u64,
+    /// The driver task is running (it emits 'close' when the socket ends).
+    driving: bool,
+    /// Bytes written while connecting or corked, sent on connect or uncork.
     pending: Vec<u8>,
+    /// `cork()` depth: writes wait in `pending` until the matching `uncork()`.
+    corked: u32,
     paused: bool,
     /// The peer's FIN arrived ('end' emitted).
     read_ended: bool,
@@ -89,6 +133,8 @@ struct State {
     need_drain: bool,
     /// `write_with` callbacks, in order, called once the kernel has every queued byte.
     write_callbacks: Vec<WriteCallback>,
+    /// `end_with` callbacks, called at 'finish' (or with the error if the socket goes first).
+    end_callbacks: Vec<WriteCallback>,
     refed: bool,
     destroyed: bool,
     /// 'close' emitted.
@@ -113,13 +159,17 @@ impl State {
     fn new(connecting: bool, paused: bool) -> Self {
         State {
             connecting,
+            generation: 0,
+            driving: false,
             pending: Vec::new(),
+            corked: 0,
             paused,
             read_ended: false,
             ending: false,
             finished: false,
             need_drain: false,
             write_callbacks: Vec::new(),
+            end_callbacks: Vec::new(),
             refed: true,
             destroyed: false,
             closed: false,
@@ -135,17 +185,27 @@ impl State {
             local: None,
         }
     }
+
+    /// A fresh connection's state for a reconnect: counters and flags start over; the ref
+    /// and the idle timeout carry over (Node keeps them on the socket object).
+    fn restart(&mut self) -> u64 {
+        let mut next = State::new(true, false);
+        next.generation = self.generation + 1;
+        next.refed = self.refed;
+        next.timeout = self.timeout;
+        *self = next;
+        self.generation
+    }
 }
 
 impl Socket {
     fn with_inner(
         io: Option<engine::Socket>,
         server: Option<Arc<Shared>>,
-        allow_half_open: bool,
+        options: SocketOptions,
         paused: bool,
     ) -> Socket {
-        let connecting = io.is_none();
-        let mut state = State::new(connecting, paused);
+        let mut state = State::new(false, paused);
         if let Some(io) = &io {
             state.remote = io.peer_addr().ok();
             state.local = io.local_addr().ok();
@@ -157,12 +217,41 @@ impl Socket {
                 state: RefCell::new(state),
                 driver: Cell::new(None),
                 server,
-                allow_half_open,
-                high_water_mark: DEFAULT_HIGH_WATER_MARK,
+                allow_half_open: options.allow_half_open,
+                high_water_mark: options.high_water_mark,
                 decoder: RefCell::new(None),
                 onread: RefCell::new(None),
             }),
         }
+    }
+
+    /// Node's `new net.Socket(options)`: a socket with no connection yet (`pending`,
+    /// `readyState` "closed"); [`connect`](Socket::connect) opens one, and reopens one after
+    /// `'close'`. Usually [`net::connect`](crate::net::connect) does both at once.
+    ///
+    /// # Panics
+    ///
+    /// Never; but its methods that start work (`connect`, `destroy`, `end`) must run on a
+    /// corenet core.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(rt: &corenet::Runtime) {
+    /// use corenet::net::{Socket, SocketOptions};
+    ///
+    /// rt.block_on(0, || async {
+    ///     let socket = Socket::new(SocketOptions::default());
+    ///     socket.on_close(|s, _| {
+    ///         // Reconnect from 'close': the same object, fresh counters.
+    ///         let _ = s;
+    ///     });
+    ///     socket.connect((7000, "127.0.0.1"));
+    /// });
+    /// # }
+    /// ```
+    pub fn new(options: SocketOptions) -> Socket {
+        Socket::with_inner(None, None, options, false)
     }
 
     /// Wraps an accepted engine socket of `server` and starts its driver task (after the
@@ -172,252 +261,15 @@ impl Socket {
         let socket = Socket::with_inner(
             Some(io),
             Some(server),
-            options.allow_half_open,
+            SocketOptions::default().allow_half_open(options.allow_half_open),
             options.pause_on_connect,
         );
         socket.start_driver();
         socket
     }
 
-    // ---- events --------------------------------------------------------------------------
-
-    /// `'lookup'`: a host name was resolved (or failed to), before connecting.
-    pub fn on_lookup(&self, f: impl FnMut(&Socket, &Lookup) + 'static) -> ListenerId {
-        self.inner.events.lookup.on(f)
-    }
-
-    /// `'connect'`: a client socket connected.
-    pub fn on_connect(&self, f: impl FnMut(&Socket) + 'static) -> ListenerId {
-        let mut f = f;
-        self.inner.events.connect.on(move |s, ()| f(s))
-    }
-
-    /// `'connect'`, once (Node's `connect(.., cb)` callback).
-    pub fn once_connect(&self, f: impl FnOnce(&Socket) + 'static) -> ListenerId {
-        self.inner.events.connect.once_fn(move |s, ()| f(s))
-    }
-
-    /// `'ready'`: right after `'connect'`.
-    pub fn on_ready(&self, f: impl FnMut(&Socket) + 'static) -> ListenerId {
-        let mut f = f;
-        self.inner.events.ready.on(move |s, ()| f(s))
-    }
-
-    /// `'data'`: received bytes, as a view of the receive buffer (no copy). Copy what you
-    /// keep (`chunk.to_vec()`); the buffer returns to the ring when the listeners return.
-    pub fn on_data(&self, f: impl FnMut(&Socket, &Chunk) + 'static) -> ListenerId {
-        self.inner.events.data.on(f)
-    }
-
-    /// `'data'`, once.
-    pub fn once_data(&self, f: impl FnOnce(&Socket, &Chunk) + 'static) -> ListenerId {
-        self.inner.events.data.once_fn(f)
-    }
-
-    /// `'data'` after [`set_encoding`](Socket::set_encoding): the received bytes as text.
-    /// While an encoding is set, `on_data` listeners get nothing (Node's 'data' then carries
-    /// strings only).
-    pub fn on_text(&self, f: impl FnMut(&Socket, &str) + 'static) -> ListenerId {
-        self.inner.events.text.on(f)
-    }
-
-    /// `on_text`, once.
-    pub fn once_text(&self, f: impl FnOnce(&Socket, &str) + 'static) -> ListenerId {
-        self.inner.events.text.once_fn(f)
-    }
-
-    /// `'end'`: the peer half-closed (no more data will come).
-    pub fn on_end(&self, f: impl FnMut(&Socket) + 'static) -> ListenerId {
-        let mut f = f;
-        self.inner.events.end.on(move |s, ()| f(s))
-    }
-
-    /// `'end'`, once.
-    pub fn once_end(&self, f: impl FnOnce(&Socket) + 'static) -> ListenerId {
-        self.inner.events.end.once_fn(move |s, ()| f(s))
-    }
-
-    /// `'finish'`: our side ended and everything written reached the kernel.
-    pub fn on_finish(&self, f: impl FnMut(&Socket) + 'static) -> ListenerId {
-        let mut f = f;
-        self.inner.events.finish.on(move |s, ()| f(s))
-    }
-
-    /// `'finish'`, once.
-    pub fn once_finish(&self, f: impl FnOnce(&Socket) + 'static) -> ListenerId {
-        self.inner.events.finish.once_fn(move |s, ()| f(s))
-    }
-
-    /// `'close'`: fully closed; the argument is `had_error`. The last event.
-    pub fn on_close(&self, f: impl FnMut(&Socket, bool) + 'static) -> ListenerId {
-        let mut f = f;
-        self.inner.events.close.on(move |s, e| f(s, *e))
-    }
-
-    /// `'close'`, once.
-    pub fn once_close(&self, f: impl FnOnce(&Socket, bool) + 'static) -> ListenerId {
-        self.inner.events.close.once_fn(move |s, e| f(s, *e))
-    }
-
-    /// `'error'`; `'close'` follows. An error with no listener is logged and the socket
-    /// destroyed — never a panic.
-    pub fn on_error(&self, f: impl FnMut(&Socket, &Error) + 'static) -> ListenerId {
-        self.inner.events.error.on(f)
-    }
-
-    /// `'error'`, once.
-    pub fn once_error(&self, f: impl FnOnce(&Socket, &Error) + 'static) -> ListenerId {
-        self.inner.events.error.once_fn(f)
-    }
-
-    /// `'drain'`: after a `write` returned false, the queue went below the high-water mark.
-    pub fn on_drain(&self, f: impl FnMut(&Socket) + 'static) -> ListenerId {
-        let mut f = f;
-        self.inner.events.drain.on(move |s, ()| f(s))
-    }
-
-    /// `'drain'`, once.
-    pub fn once_drain(&self, f: impl FnOnce(&Socket) + 'static) -> ListenerId {
-        self.inner.events.drain.once_fn(move |s, ()| f(s))
-    }
-
-    /// `'timeout'`: idle for the time given to [`set_timeout`](Socket::set_timeout). The
-    /// socket is not closed.
-    pub fn on_timeout(&self, f: impl FnMut(&Socket) + 'static) -> ListenerId {
-        let mut f = f;
-        self.inner.events.timeout.on(move |s, ()| f(s))
-    }
-
-    /// `'timeout'`, once.
-    pub fn once_timeout(&self, f: impl FnOnce(&Socket) + 'static) -> ListenerId {
-        self.inner.events.timeout.once_fn(move |s, ()| f(s))
-    }
-
-    /// Removes a listener registered with any `on_*`/`once_*`; true if it was found.
-    pub fn off(&self, id: ListenerId) -> bool {
-        let e = &self.inner.events;
-        e.lookup.off(id)
-            || e.connect.off(id)
-            || e.ready.off(id)
-            || e.data.off(id)
-            || e.text.off(id)
-            || e.end.off(id)
-            || e.finish.off(id)
-            || e.close.off(id)
-            || e.error.off(id)
-            || e.drain.off(id)
-            || e.timeout.off(id)
-    }
-
-    // ---- writing -------------------------------------------------------------------------
-
-    /// Queues `data`; false when the queue is at or above the high-water mark (`'drain'`
-    /// follows). While connecting, bytes wait and go out on connect. After `end()` it emits
-    /// `ERR_STREAM_WRITE_AFTER_END` and returns false.
-    pub fn write(&self, data: &[u8]) -> bool {
-        if let Some(err) = self.write_refusal() {
-            self.error_later(err);
-            return false;
-        }
-        self.touch();
-        {
-            let mut st = self.inner.state.borrow_mut();
-            if st.connecting {
-                st.pending.extend_from_slice(data);
-                st.bytes_written += data.len() as u64;
-                let below = st.pending.len() < self.inner.high_water_mark;
-                st.need_drain |= !below;
-                return below;
-            }
-        }
-        let queued = {
-            let io = self.inner.io.borrow();
-            let io = io
-                .as_ref()
-                .expect("a connected socket that is not destroyed has its io");
-            match io.enqueue(data) {
-                Ok(()) => Ok(io.queued()),
-                Err(e) => Err(Error::from_io(e, "write")),
-            }
-        };
-        match queued {
-            Ok(queued) => {
-                let mut st = self.inner.state.borrow_mut();
-                st.bytes_written += data.len() as u64;
-                if queued >= self.inner.high_water_mark {
-                    st.need_drain = true;
-                    drop(st);
-                    self.wake_driver();
-                    false
-                } else {
-                    true
-                }
-            }
-            Err(e) => {
-                self.destroy(Some(e));
-                false
-            }
-        }
-    }
-
-    /// [`write`](Socket::write) with Node's callback: called (in order) once the kernel has
-    /// these bytes, or with the error if the socket fails or is destroyed first.
-    pub fn write_with(
-        &self,
-        data: &[u8],
-        cb: impl FnOnce(&Socket, Option<&Error>) + 'static,
-    ) -> bool {
-        if let Some(err) = self.write_refusal() {
-            let socket = self.clone();
-            let e2 = err.clone();
-            crate::net::events::next_tick(move || cb(&socket, Some(&e2)));
-            self.error_later(err);
-            return false;
-        }
-        let below = self.write(data);
-        self.inner
-            .state
-            .borrow_mut()
-            .write_callbacks
-            .push(Box::new(cb));
-        self.wake_driver();
-        below
-    }
-
-    fn write_refusal(&self) -> Option<Error> {
-        let st = self.inner.state.borrow();
-        if st.destroyed {
-            Some(Error::stream_destroyed("write"))
-        } else if st.ending {
-            Some(Error::stream_write_after_end())
-        } else {
-            None
-        }
-    }
-
-    /// Ends our side: the FIN follows the queued bytes (`'finish'` when sent). `data`, if
-    /// given, is written first. While connecting, the end waits for the connection.
-    pub fn end(&self, data: Option<&[u8]>) {
-        if let Some(d) = data {
-            self.write(d);
-        }
-        let mut st = self.inner.state.borrow_mut();
-        if st.ending || st.destroyed {
-            return;
-        }
-        st.ending = true;
-        let connecting = st.connecting;
-        drop(st);
-        if !connecting {
-            if let Some(io) = self.inner.io.borrow().as_ref() {
-                let _ = io.shutdown_later();
-            }
-        }
-        self.wake_driver();
-    }
-
     /// Closes at once, discarding unsent bytes; with `err`, `'error'` is emitted first. Then
-    /// `'close'`.
+    /// `'close'` (later in the turn, never from inside this call). Idempotent.
     pub fn destroy(&self, err: Option<Error>) {
         let mut st = self.inner.state.borrow_mut();
         if st.destroyed {
@@ -425,24 +277,41 @@ impl Socket {
         }
         st.destroyed = true;
         st.timer = None;
+        st.pending = Vec::new();
         if let Some(e) = err {
             st.had_error = true;
             st.pending_error = Some(e);
         }
+        let driving = st.driving;
         drop(st);
         if let Some(io) = self.inner.io.borrow_mut().take() {
             io.destroy();
         }
-        self.wake_driver();
+        if driving {
+            self.wake_driver();
+        } else {
+            // Not connected (yet): no driver will see it, so close from here.
+            let socket = self.clone();
+            next_tick(move || socket.close_now());
+        }
     }
 
     /// Node's `resetAndDestroy()`: closes with a TCP reset (RST) instead of a FIN, discarding
-    /// unsent bytes. `'close'` follows.
+    /// unsent bytes. `'close'` follows. On a socket that is not connected it is destroyed with
+    /// `ERR_SOCKET_CLOSED`.
     pub fn reset_and_destroy(&self) {
-        if let Some(io) = self.inner.io.borrow().as_ref() {
-            let _ = io.set_linger(Some(Duration::ZERO));
+        let connected = match self.inner.io.borrow().as_ref() {
+            Some(io) => {
+                let _ = io.set_linger(Some(Duration::ZERO));
+                true
+            }
+            None => false,
+        };
+        if connected || self.inner.state.borrow().connecting {
+            self.destroy(None);
+        } else {
+            self.destroy(Some(Error::socket_closed()));
         }
-        self.destroy(None);
     }
 
     /// Node's `destroySoon()`: `end()`, then destroy once `'finish'` has fired (at once if it
@@ -467,18 +336,26 @@ impl Socket {
     }
 
     /// Stops reading (`'data'` stops; the kernel's receive window fills and the peer waits).
-    pub fn pause(&self) {
+    pub fn pause(&self) -> &Socket {
         self.inner.state.borrow_mut().paused = true;
+        self
     }
 
     /// Resumes reading after [`pause`](Socket::pause) or `pause_on_connect`.
-    pub fn resume(&self) {
+    pub fn resume(&self) -> &Socket {
         self.inner.state.borrow_mut().paused = false;
         self.wake_driver();
+        self
+    }
+
+    /// Node's `isPaused()`.
+    pub fn is_paused(&self) -> bool {
+        self.inner.state.borrow().paused
     }
 
     /// Node's `setTimeout(msecs)`: `'timeout'` after this long without reads or writes
     /// (re-armed by later activity); `Duration::ZERO` turns it off. The socket is not closed.
+    /// Node's `setTimeout(msecs, cb)` is this plus [`once_timeout`](Socket::once_timeout).
     pub fn set_timeout(&self, idle: Duration) -> &Socket {
         let mut st = self.inner.state.borrow_mut();
         if st.destroyed {
@@ -505,139 +382,6 @@ impl Socket {
             st.last_activity = Instant::now();
             st.timed_out = false;
         }
-    }
-
-    // ---- options and properties ----------------------------------------------------------
-
-    /// Node's `setNoDelay(noDelay)`: true turns Nagle's algorithm off. No-op on Unix sockets
-    /// and once destroyed.
-    pub fn set_no_delay(&self, no_delay: bool) -> &Socket {
-        if let Some(io) = self.inner.io.borrow().as_ref() {
-            let _ = io.set_nodelay(no_delay);
-        }
-        self
-    }
-
-    /// Node's `setKeepAlive(enable, initialDelay)`: SO_KEEPALIVE with the first probe after
-    /// `initial_delay` (zero: the system's), 10 probes 1 s apart. No-op once destroyed.
-    pub fn set_keep_alive(&self, enable: bool, initial_delay: Duration) -> &Socket {
-        if let Some(io) = self.inner.io.borrow().as_ref() {
-            let _ = io.set_keepalive(enable.then_some(initial_delay));
-        }
-        self
-    }
-
-    /// Node's `ref()`: recorded only (a corenet runtime runs until shut down).
-    pub fn ref_(&self) -> &Socket {
-        self.inner.state.borrow_mut().refed = true;
-        self
-    }
-
-    /// Node's `unref()`: see [`ref_`](Socket::ref_).
-    pub fn unref(&self) -> &Socket {
-        self.inner.state.borrow_mut().refed = false;
-        self
-    }
-
-    /// Whether the socket is ref'd.
-    pub fn is_refed(&self) -> bool {
-        self.inner.state.borrow().refed
-    }
-
-    /// Node's `address()`: our bound address (None before connect).
-    pub fn address(&self) -> Option<SocketAddr> {
-        self.local_address()
-    }
-
-    /// Bytes received so far.
-    pub fn bytes_read(&self) -> u64 {
-        self.inner.state.borrow().bytes_read
-    }
-
-    /// Bytes accepted by `write` so far (sent or still queued).
-    pub fn bytes_written(&self) -> u64 {
-        self.inner.state.borrow().bytes_written
-    }
-
-    /// Node's `writableLength` (and `bufferSize`): bytes queued and not yet handed to the
-    /// kernel, including those waiting for the connection.
-    pub fn writable_length(&self) -> usize {
-        let pending = self.inner.state.borrow().pending.len();
-        pending + self.inner.io.borrow().as_ref().map_or(0, |io| io.queued())
-    }
-
-    /// Whether the socket was destroyed (or closed).
-    pub fn destroyed(&self) -> bool {
-        self.inner.state.borrow().destroyed
-    }
-
-    /// True from `connect` until `'connect'` or the failure.
-    pub fn connecting(&self) -> bool {
-        self.inner.state.borrow().connecting
-    }
-
-    /// Node's `pending`: not connected yet, or closed.
-    pub fn pending(&self) -> bool {
-        let st = self.inner.state.borrow();
-        st.connecting || st.destroyed
-    }
-
-    /// Node's `readyState`: "opening", "open", "readOnly", "writeOnly" or "closed".
-    pub fn ready_state(&self) -> &'static str {
-        let st = self.inner.state.borrow();
-        if st.connecting {
-            return "opening";
-        }
-        let readable = !st.destroyed && !st.read_ended;
-        let writable = !st.destroyed && !st.ending;
-        match (readable, writable) {
-            (true, true) => "open",
-            (true, false) => "readOnly",
-            (false, true) => "writeOnly",
-            (false, false) => "closed",
-        }
-    }
-
-    /// The peer's address (cached at connect/accept: still readable in `'close'`).
-    pub fn remote_address(&self) -> Option<SocketAddr> {
-        self.inner.state.borrow().remote
-    }
-
-    /// Node's `remoteFamily`: "IPv4" or "IPv6".
-    pub fn remote_family(&self) -> Option<&'static str> {
-        self.remote_address().map(|a| family(a.ip()))
-    }
-
-    /// Node's `remotePort`.
-    pub fn remote_port(&self) -> Option<u16> {
-        self.remote_address().map(|a| a.port())
-    }
-
-    /// Our address (Node's `address()`, `localAddress`, `localPort`).
-    pub fn local_address(&self) -> Option<SocketAddr> {
-        self.inner.state.borrow().local
-    }
-
-    /// Node's `localPort`.
-    pub fn local_port(&self) -> Option<u16> {
-        self.local_address().map(|a| a.port())
-    }
-
-    /// Node's `allowHalfOpen`.
-    pub fn allow_half_open(&self) -> bool {
-        self.inner.allow_half_open
-    }
-
-    /// The core this socket lives on.
-    pub fn core(&self) -> usize {
-        corenet_engine::current_core().unwrap_or(0)
-    }
-}
-
-fn family(ip: IpAddr) -> &'static str {
-    match ip {
-        IpAddr::V4(_) => "IPv4",
-        IpAddr::V6(_) => "IPv6",
     }
 }
 

@@ -1,0 +1,217 @@
+//! The writable side: `write`, `write_with`, `end`, `cork`/`uncork`, and the errors of
+//! writes that come too late.
+
+use super::Socket;
+use crate::Error;
+use crate::net::events::next_tick;
+
+impl Socket {
+    /// Queues `data`; false when the queue is at or above the high-water mark (`'drain'`
+    /// follows). While connecting or corked, bytes wait and go out on connect or `uncork`.
+    ///
+    /// A write the socket can no longer take is refused (false) and reported as `'error'`
+    /// (then `'close'`): after `end()`, `ERR_STREAM_WRITE_AFTER_END` (`EPIPE` "This socket
+    /// has been ended by the other party" when the peer's FIN already ended a socket without
+    /// `allow_half_open`); on a socket that never connected, `ERR_SOCKET_CLOSED`. After
+    /// `destroy` the write is dropped silently (a [`write_with`](Socket::write_with)
+    /// callback gets `ERR_STREAM_DESTROYED`).
+    pub fn write(&self, data: &[u8]) -> bool {
+        if let Some(err) = self.write_refusal() {
+            self.refuse_write(err);
+            return false;
+        }
+        self.touch();
+        {
+            let mut st = self.inner.state.borrow_mut();
+            if st.connecting || st.corked > 0 {
+                st.pending.extend_from_slice(data);
+                st.bytes_written += data.len() as u64;
+                let below = st.pending.len() + self.io_queued() < self.inner.high_water_mark;
+                st.need_drain |= !below;
+                return below;
+            }
+        }
+        let queued = {
+            let io = self.inner.io.borrow();
+            let io = io
+                .as_ref()
+                .expect("a connected socket that is not destroyed has its io");
+            match io.enqueue(data) {
+                Ok(()) => Ok(io.queued()),
+                Err(e) => Err(Error::from_io(e, "write")),
+            }
+        };
+        match queued {
+            Ok(queued) => {
+                let mut st = self.inner.state.borrow_mut();
+                st.bytes_written += data.len() as u64;
+                if queued >= self.inner.high_water_mark {
+                    st.need_drain = true;
+                    drop(st);
+                    self.wake_driver();
+                    false
+                } else {
+                    true
+                }
+            }
+            Err(e) => {
+                self.destroy(Some(e));
+                false
+            }
+        }
+    }
+
+    /// [`write`](Socket::write) with Node's callback: called (in order) once the kernel has
+    /// these bytes, or with the error if the socket fails or is destroyed first (a refused
+    /// write's callback gets the refusal, later in the turn).
+    pub fn write_with(
+        &self,
+        data: &[u8],
+        cb: impl FnOnce(&Socket, Option<&Error>) + 'static,
+    ) -> bool {
+        if let Some(err) = self.write_refusal() {
+            let socket = self.clone();
+            let e2 = err.clone();
+            next_tick(move || cb(&socket, Some(&e2)));
+            self.refuse_write(err);
+            return false;
+        }
+        let below = self.write(data);
+        self.inner
+            .state
+            .borrow_mut()
+            .write_callbacks
+            .push(Box::new(cb));
+        self.wake_driver();
+        below
+    }
+
+    /// Why a write can't be taken now, if it can't.
+    fn write_refusal(&self) -> Option<Error> {
+        let st = self.inner.state.borrow();
+        if st.destroyed {
+            Some(Error::stream_destroyed("write"))
+        } else if st.ending {
+            if st.read_ended && !self.inner.allow_half_open {
+                Some(Error::write_after_fin())
+            } else {
+                Some(Error::stream_write_after_end())
+            }
+        } else if !st.connecting && self.inner.io.borrow().is_none() {
+            Some(Error::socket_closed())
+        } else {
+            None
+        }
+    }
+
+    /// Node's `errorOrDestroy`: a destroyed socket stays quiet; any other is destroyed with
+    /// the error (`'error'`, then `'close'`).
+    fn refuse_write(&self, err: Error) {
+        if !self.inner.state.borrow().destroyed {
+            self.destroy(Some(err));
+        }
+    }
+
+    /// Bytes in the engine's send queue.
+    fn io_queued(&self) -> usize {
+        self.inner.io.borrow().as_ref().map_or(0, |io| io.queued())
+    }
+
+    /// Ends our side: the FIN follows the queued bytes (`'finish'` when sent). `data`, if
+    /// given, is written first. While connecting, the end waits for the connection; on a
+    /// socket that never connected, `'finish'` and `'close'` follow at once.
+    pub fn end(&self, data: Option<&[u8]>) {
+        if let Some(d) = data {
+            self.write(d);
+        }
+        let mut st = self.inner.state.borrow_mut();
+        if st.ending || st.destroyed {
+            return;
+        }
+        st.ending = true;
+        st.corked = 0;
+        let connecting = st.connecting;
+        drop(st);
+        if connecting {
+            return;
+        }
+        if self.inner.io.borrow().is_none() {
+            // `new Socket().end()`: nothing to flush; finish, then close.
+            let socket = self.clone();
+            next_tick(move || {
+                socket.inner.state.borrow_mut().finished = true;
+                socket.emit_finish();
+                socket.destroy(None);
+            });
+            return;
+        }
+        self.flush_pending();
+        if let Some(io) = self.inner.io.borrow().as_ref() {
+            let _ = io.shutdown_later();
+        }
+        self.wake_driver();
+    }
+
+    /// Node's `end(data, cb)`: [`end`](Socket::end), and `cb` once `'finish'` has fired, or
+    /// with the error if the socket is destroyed first.
+    pub fn end_with(
+        &self,
+        data: Option<&[u8]>,
+        cb: impl FnOnce(&Socket, Option<&Error>) + 'static,
+    ) {
+        let finished = self.inner.state.borrow().finished;
+        if finished {
+            let socket = self.clone();
+            next_tick(move || cb(&socket, None));
+        } else {
+            self.inner
+                .state
+                .borrow_mut()
+                .end_callbacks
+                .push(Box::new(cb));
+        }
+        self.end(data);
+    }
+
+    /// Node's `cork()`: writes wait until the matching [`uncork`](Socket::uncork), then go
+    /// to the kernel together. (The engine already sends one turn's writes in one
+    /// `sendmsg`; corking spans turns.)
+    pub fn cork(&self) {
+        self.inner.state.borrow_mut().corked += 1;
+    }
+
+    /// Node's `uncork()`: undoes one [`cork`](Socket::cork); the last one sends the writes.
+    pub fn uncork(&self) {
+        let mut st = self.inner.state.borrow_mut();
+        if st.corked == 0 {
+            return;
+        }
+        st.corked -= 1;
+        let release = st.corked == 0 && !st.connecting;
+        drop(st);
+        if release {
+            self.flush_pending();
+        }
+    }
+
+    /// Node's `writableCorked`: the cork depth.
+    pub fn writable_corked(&self) -> u32 {
+        self.inner.state.borrow().corked
+    }
+
+    /// Hands bytes held back (while connecting or corked) to the engine's send queue.
+    pub(super) fn flush_pending(&self) {
+        let pending = std::mem::take(&mut self.inner.state.borrow_mut().pending);
+        if pending.is_empty() {
+            return;
+        }
+        let queued = match self.inner.io.borrow().as_ref() {
+            Some(io) => io.enqueue(&pending),
+            None => return,
+        };
+        match queued {
+            Ok(()) => self.wake_driver(),
+            Err(e) => self.destroy(Some(Error::from_io(e, "write"))),
+        }
+    }
+}
