@@ -26,6 +26,7 @@ backend_tests! {
     corked_bytes_written_before_connect(secs(30));
     bytes_written_counts_large_writes_synchronously(secs(60));
     buffer_size_counts_writes_before_connect(secs(30));
+    write_callback_waits_only_for_its_own_bytes(secs(30));
 }
 
 // ---- helpers -----------------------------------------------------------------------------
@@ -777,4 +778,54 @@ fn buffer_size_counts_writes_before_connect(backend: Backend) {
     tail.sort();
     assert_eq!(log[0], format!("sizes {sizes:?}"));
     assert_eq!(tail, ["finish Some(0)", "server got aaaaaaaaa"], "{log:?}");
+}
+
+/// node-net-api.md §4.4 `write(data, cb)`: "cb runs once the chunk is handed to the kernel".
+/// A small write's callback runs as soon as its own bytes are sent, while a big write
+/// queued after it still waits for a reader that does not read; the big one's callback
+/// follows once the reader drains it.
+fn write_callback_waits_only_for_its_own_bytes(backend: Backend) {
+    const BIG: usize = 8 << 20;
+    let rt = start(backend, builder(1));
+    let (tx, rx) = mpsc::channel::<String>();
+    let (port_tx, port_rx) = mpsc::channel::<u16>();
+    rt.block_on(0, move || async move {
+        let server = net::create_server(ServerOptions::default(), move || {
+            let tx = tx.clone();
+            move |s: &Socket| {
+                let (t1, t2) = (tx.clone(), tx.clone());
+                s.write_with(b"small", move |_, err| {
+                    let _ = t1.send(format!("small {:?}", err.map(|e| e.code())));
+                });
+                s.write_with(&vec![7u8; BIG], move |_, err| {
+                    let _ = t2.send(format!("big {:?}", err.map(|e| e.code())));
+                });
+            }
+        });
+        server.listen((0, "127.0.0.1")).unwrap();
+        let Some(Address::Tcp(addr)) = server.address() else {
+            panic!("no TCP address")
+        };
+        port_tx.send(addr.port()).unwrap();
+    });
+    let port = port_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let mut client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    // Not reading: 8 MiB cannot all fit in the socket buffers.
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        "small None"
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(rx.try_recv().is_err(), "the big write's callback ran early");
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut got = vec![0u8; 5 + BIG];
+    std::io::Read::read_exact(&mut client, &mut got).unwrap();
+    assert_eq!(&got[..5], b"small");
+    assert!(got[5..].iter().all(|&b| b == 7));
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        "big None"
+    );
 }
