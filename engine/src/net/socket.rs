@@ -190,6 +190,24 @@ impl Socket {
         self.ctx.reactor.borrow_mut().poll_flush(self.slot, cx)
     }
 
+    /// Ready once at most `level` bytes are still queued, every earlier byte having reached
+    /// the kernel (how the event face runs each write's callback when its own bytes are
+    /// sent, not when the whole queue is).
+    ///
+    /// # Errors
+    ///
+    /// The send error, once a send failed.
+    pub fn poll_sent_to(
+        &self,
+        level: usize,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        self.ctx
+            .reactor
+            .borrow_mut()
+            .poll_sent_to(self.slot, level, cx)
+    }
+
     /// Queues a copy of `data` without waiting (the event face's `write`): it is sent with
     /// the core's next flush. Check [`queued`](Socket::queued) against your high-water mark
     /// and await [`writable`](Socket::writable) to apply backpressure.

@@ -65,6 +65,9 @@ pub(crate) struct Conn {
     pub(crate) wr_state: WrState,
     pub(crate) write_waker: Option<Waker>,
     pub(crate) flush_waker: Option<Waker>,
+    /// Waits until at most `sent_level` bytes are queued (`poll_sent_to`).
+    pub(crate) sent_waker: Option<Waker>,
+    pub(crate) sent_level: usize,
 
     /// The user's `Socket` is gone: close once every op has completed.
     pub(crate) released: bool,
@@ -91,6 +94,8 @@ impl Conn {
             wr_state: WrState::Open,
             write_waker: None,
             flush_waker: None,
+            sent_waker: None,
+            sent_level: 0,
             released: false,
             discard: false,
             connect: ConnectState::Done,
@@ -138,6 +143,11 @@ impl Conn {
         }
         if self.flushed() {
             if let Some(w) = self.flush_waker.take() {
+                w.wake();
+            }
+        }
+        if self.tx_bytes <= self.sent_level || self.tx_error.is_some() {
+            if let Some(w) = self.sent_waker.take() {
                 w.wake();
             }
         }

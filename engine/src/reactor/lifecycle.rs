@@ -77,6 +77,7 @@ impl Reactor {
         conn.read_waker = None;
         conn.write_waker = None;
         conn.flush_waker = None;
+        conn.sent_waker = None;
         conn.rx.clear();
         let connecting = matches!(conn.connect, ConnectState::InFlight { .. });
         match conn.rx_state {

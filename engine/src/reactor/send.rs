@@ -93,6 +93,25 @@ impl Reactor {
         Poll::Pending
     }
 
+    /// Ready once at most `level` bytes are queued (the rest reached the kernel).
+    pub(crate) fn poll_sent_to(
+        &mut self,
+        slot: usize,
+        level: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        let conn = &mut self.conns[slot];
+        if let Some(errno) = conn.tx_error {
+            return Poll::Ready(Err(io::Error::from_raw_os_error(errno)));
+        }
+        if conn.tx_bytes <= level {
+            return Poll::Ready(Ok(()));
+        }
+        conn.sent_level = level;
+        set_waker(&mut conn.sent_waker, cx.waker());
+        Poll::Pending
+    }
+
     pub(crate) fn poll_flush(&mut self, slot: usize, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let conn = &mut self.conns[slot];
         if let Some(errno) = conn.tx_error {

@@ -37,6 +37,7 @@ impl Socket {
         poll_fn(|cx| {
             self.inner.driver.set(Some(cx.waker().clone()));
             loop {
+                self.run_refused_callbacks();
                 let pending_error = self.inner.state.borrow_mut().pending_error.take();
                 if let Some(err) = pending_error {
                     self.emit_error(&err);
@@ -60,11 +61,40 @@ impl Socket {
     /// Closes a socket that has no driver (never connected, or its connect failed): the
     /// pending error, then 'close'.
     pub(super) fn close_now(&self) {
+        self.run_refused_callbacks();
         let pending_error = self.inner.state.borrow_mut().pending_error.take();
         if let Some(err) = pending_error {
             self.emit_error(&err);
         }
         self.finish_close();
+    }
+
+    /// The callbacks of writes that reached the kernel (`sent`: bytes so far), or all of
+    /// them with `err`.
+    fn run_write_callbacks(&self, sent: Option<u64>, err: Option<&Error>) {
+        loop {
+            let cb = {
+                let mut st = self.inner.state.borrow_mut();
+                match st.write_callbacks.front() {
+                    Some((end, _)) if sent.is_none_or(|sent| *end <= sent) => {
+                        st.write_callbacks.pop_front().map(|(_, cb)| cb)
+                    }
+                    _ => None,
+                }
+            };
+            match cb {
+                Some(cb) => cb(self, err),
+                None => return,
+            }
+        }
+    }
+
+    /// The callbacks of refused writes, with their errors.
+    fn run_refused_callbacks(&self) {
+        let refused = std::mem::take(&mut self.inner.state.borrow_mut().refused);
+        for (cb, err) in refused {
+            cb(self, Some(&err));
+        }
     }
 
     /// 'finish', and the `end_with` callbacks.
@@ -111,20 +141,29 @@ impl Socket {
                 Poll::Pending => {}
             }
         }
-        // Write callbacks: once everything queued reached the kernel.
-        if !held_back && !self.inner.state.borrow().write_callbacks.is_empty() {
-            match io.poll_flush(cx) {
-                Poll::Ready(result) => {
+        // Write callbacks: each once the kernel has its bytes (and every earlier one).
+        let first_due = {
+            let st = self.inner.state.borrow();
+            st.write_callbacks
+                .front()
+                .map(|(end, _)| st.enqueued.saturating_sub(*end) as usize)
+        };
+        if let (false, Some(level)) = (held_back, first_due) {
+            match io.poll_sent_to(level, cx) {
+                Poll::Ready(Ok(())) => {
+                    let sent = {
+                        let st = self.inner.state.borrow();
+                        st.enqueued - io.queued() as u64
+                    };
                     drop(io_ref);
-                    let callbacks =
-                        std::mem::take(&mut self.inner.state.borrow_mut().write_callbacks);
-                    let err = result.err().map(|e| Error::from_io(e, "write"));
-                    for cb in callbacks {
-                        cb(self, err.as_ref());
-                    }
-                    if let Some(e) = err {
-                        self.destroy(Some(e));
-                    }
+                    self.run_write_callbacks(Some(sent), None);
+                    return Poll::Ready(true);
+                }
+                Poll::Ready(Err(e)) => {
+                    drop(io_ref);
+                    let err = Error::from_io(e, "write");
+                    self.run_write_callbacks(None, Some(&err));
+                    self.destroy(Some(err));
                     return Poll::Ready(true);
                 }
                 Poll::Pending => {}
@@ -274,6 +313,7 @@ impl Socket {
 
     /// Emits 'close', updates the server's count, drops every listener.
     pub(super) fn finish_close(&self) {
+        self.run_refused_callbacks();
         let had_error = {
             let mut st = self.inner.state.borrow_mut();
             if st.closed {
@@ -290,7 +330,10 @@ impl Socket {
         // callbacks get the error.
         let (callbacks, never_connected) = {
             let mut st = self.inner.state.borrow_mut();
-            let mut callbacks = std::mem::take(&mut st.write_callbacks);
+            let mut callbacks: Vec<_> = std::mem::take(&mut st.write_callbacks)
+                .into_iter()
+                .map(|(_, cb)| cb)
+                .collect();
             callbacks.append(&mut st.end_callbacks);
             (callbacks, st.remote.is_none())
         };

@@ -14,6 +14,7 @@ mod props;
 mod write;
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -131,8 +132,13 @@ struct State {
     finished: bool,
     /// `write` returned false; 'drain' is due once the queue is below the mark.
     need_drain: bool,
-    /// `write_with` callbacks, in order, called once the kernel has every queued byte.
-    write_callbacks: Vec<WriteCallback>,
+    /// `write_with` callbacks in order, each with the stream offset its bytes end at: it
+    /// runs once the kernel has every byte up to there.
+    write_callbacks: VecDeque<(u64, WriteCallback)>,
+    /// Bytes handed to the engine's send queue on this connection so far.
+    enqueued: u64,
+    /// Callbacks of refused writes, run before the refusal's 'error' (Node's order).
+    refused: Vec<(WriteCallback, Error)>,
     /// `end_with` callbacks, called at 'finish' (or with the error if the socket goes first).
     end_callbacks: Vec<WriteCallback>,
     refed: bool,
@@ -168,7 +174,9 @@ impl State {
             ending: false,
             finished: false,
             need_drain: false,
-            write_callbacks: Vec::new(),
+            write_callbacks: VecDeque::new(),
+            enqueued: 0,
+            refused: Vec::new(),
             end_callbacks: Vec::new(),
             refed: true,
             destroyed: false,

@@ -45,6 +45,7 @@ impl Socket {
             Ok(queued) => {
                 let mut st = self.inner.state.borrow_mut();
                 st.bytes_written += data.len() as u64;
+                st.enqueued += data.len() as u64;
                 if queued >= self.inner.high_water_mark {
                     st.need_drain = true;
                     drop(st);
@@ -70,18 +71,25 @@ impl Socket {
         cb: impl FnOnce(&Socket, Option<&Error>) + 'static,
     ) -> bool {
         if let Some(err) = self.write_refusal() {
-            let socket = self.clone();
-            let e2 = err.clone();
-            next_tick(move || cb(&socket, Some(&e2)));
-            self.refuse_write(err);
+            if self.inner.state.borrow().destroyed {
+                let socket = self.clone();
+                next_tick(move || cb(&socket, Some(&err)));
+            } else {
+                // Called before the 'error' the refusal causes, as in Node.
+                self.inner
+                    .state
+                    .borrow_mut()
+                    .refused
+                    .push((Box::new(cb), err.clone()));
+                self.refuse_write(err);
+            }
             return false;
         }
         let below = self.write(data);
-        self.inner
-            .state
-            .borrow_mut()
-            .write_callbacks
-            .push(Box::new(cb));
+        let mut st = self.inner.state.borrow_mut();
+        let end = st.enqueued + st.pending.len() as u64;
+        st.write_callbacks.push_back((end, Box::new(cb)));
+        drop(st);
         self.wake_driver();
         below
     }
@@ -210,7 +218,10 @@ impl Socket {
             None => return,
         };
         match queued {
-            Ok(()) => self.wake_driver(),
+            Ok(()) => {
+                self.inner.state.borrow_mut().enqueued += pending.len() as u64;
+                self.wake_driver();
+            }
             Err(e) => self.destroy(Some(Error::from_io(e, "write"))),
         }
     }
