@@ -11,8 +11,9 @@
 #   --client-cpu N     CPU wrk is pinned to (default 1)
 #   --no-build         use the binaries already built
 #
-# Prints one Markdown table (median req/s with min-max over the rounds, median p50/p99
-# latency, req/s relative to tokio), which scripts/bench.sh appends to its report. Needs wrk
+# Prints one Markdown table (median req/s with min-max over the rounds, the server's CPU share
+# and req/s per busy server core, median p50/p99 latency, req/s and req/s per core relative to
+# tokio), which scripts/bench.sh appends to its report. Needs wrk
 # (Debian's package) and taskset; loopback only. Fails if any run saw an error or a non-2xx.
 set -euo pipefail
 
@@ -62,6 +63,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
+HZ=$(getconf CLK_TCK)
+# CPU time (user + system, all threads) the server has used, in clock ticks.
+server_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
 # wrk prints one machine-readable line at the end: req/s, p50 and p99 in µs, errors, non-2xx.
 cat >"$TMP/report.lua" <<'LUA'
 done = function(summary, latency, requests)
@@ -93,12 +98,17 @@ for ((round = 1; round <= ROUNDS; round++)); do
             say "round $round $peer: did not start: $(tail -n1 "$TMP/server.log")"
             failed=1
         else
+            cpu0=$(server_ticks "$SERVER_PID")
             line=$(timeout $((DURATION + 30)) taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" \
                 -d"${DURATION}s" -s "$TMP/report.lua" "http://$addr/" 2>&1 | grep '^RESULT' || true)
+            cpu1=$(server_ticks "$SERVER_PID")
             read -r _ rps p50 p99 errors non2xx <<<"${line:-RESULT 0 0 0 1 0}"
-            say "round $round/$ROUNDS $peer: $rps req/s, p50 ${p50} us, p99 ${p99} us, $errors errors, $non2xx non-2xx"
+            # The server's CPU share over the window (wrk's start-up and ending included).
+            share=$(awk -v a="$cpu0" -v b="$cpu1" -v hz="$HZ" -v d="$DURATION" \
+                'BEGIN { s = (b - a) / hz / d; printf "%.3f", (s > 0 ? s : 0.001) }')
+            say "round $round/$ROUNDS $peer: $rps req/s, server CPU $share, p50 ${p50} us, p99 ${p99} us, $errors errors, $non2xx non-2xx"
             if ((errors > 0 || non2xx > 0)); then failed=1; fi
-            echo "$peer $rps $p50 $p99" >>"$TMP/results"
+            echo "$peer $rps $p50 $p99 $share" >>"$TMP/results"
         fi
         kill -TERM "$SERVER_PID" 2>/dev/null || true
         wait "$SERVER_PID" 2>/dev/null || true
@@ -110,15 +120,18 @@ done
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 col() { awk -v p="$1" -v c="$2" '$1 == p { print $c }' "$TMP/results"; }
 tokio_rps=$(col tokio 2 | median)
+tokio_per_core=$(awk '$1 == "tokio" { print $2 / $5 }' "$TMP/results" | median)
 echo
 echo "## HTTP: hyper on corenet and on tokio"
 echo
 echo "HTTP/1.1 hello-world (hyper 1.x, the same service), wrk -t1 -c$CONNS, ${DURATION}s x $ROUNDS"
 echo "round(s), servers interleaved, each pinned to CPU $SERVER_CPU, wrk to CPU $CLIENT_CPU; tokio"
-echo "is its current-thread runtime. Medians over the rounds; latency as wrk measures it."
+echo "is its current-thread runtime. Medians over the rounds; latency as wrk measures it;"
+echo "*per core* = req/s / the server's CPU share (busy cores), the figure that holds up on a"
+echo "busy machine."
 echo
-echo "| server | req/s (median) | min-max | p50 | p99 | vs tokio |"
-echo "|---|---:|---:|---:|---:|---:|"
+echo "| server | req/s | min-max | server CPU | req/s per core | p50 | p99 | vs tokio (req/s, per core) |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 for peer in "${ORDER[@]}"; do
     [[ -n $(col "$peer" 2) ]] || continue
     rps=$(col "$peer" 2 | median)
@@ -126,8 +139,12 @@ for peer in "${ORDER[@]}"; do
     hi=$(col "$peer" 2 | sort -n | tail -n1)
     p50=$(col "$peer" 3 | median)
     p99=$(col "$peer" 4 | median)
-    awk -v n="$peer" -v r="$rps" -v lo="$lo" -v hi="$hi" -v a="$p50" -v b="$p99" -v t="${tokio_rps:-0}" \
-        'BEGIN { printf "| %s | %.0f | %.0f-%.0f | %.0f us | %.0f us | %s |\n", n, r, lo, hi, a, b,
-                 (t > 0 ? sprintf("%.2f", r / t) : "-") }'
+    share=$(col "$peer" 5 | median)
+    per_core=$(awk -v p="$peer" '$1 == p { print $2 / $5 }' "$TMP/results" | median)
+    awk -v n="$peer" -v r="$rps" -v lo="$lo" -v hi="$hi" -v a="$p50" -v b="$p99" \
+        -v s="$share" -v pc="$per_core" -v t="${tokio_rps:-0}" -v tpc="${tokio_per_core:-0}" \
+        'BEGIN { printf "| %s | %.0f | %.0f-%.0f | %.0f%% | %.0f | %.0f us | %.0f us | %s |\n",
+                 n, r, lo, hi, 100 * s, pc, a, b,
+                 (t > 0 && tpc > 0 ? sprintf("%.2f, %.2f", r / t, pc / tpc) : "-") }'
 done
 ((failed == 0))
