@@ -128,7 +128,7 @@ impl SocketStream {
     }
 
     /// Queues a copy of `bufs` (all of them) once the send queue is below the high-water
-    /// mark, returning the number of bytes queued.
+    /// mark, returning the number of bytes queued (short only when a send failed meanwhile).
     ///
     /// # Errors
     ///
@@ -143,10 +143,16 @@ impl SocketStream {
             return Poll::Ready(Ok(0));
         }
         ready!(self.socket.poll_writable(cx))?;
+        let mut queued = 0;
         for buf in bufs.iter().filter(|b| !b.is_empty()) {
-            self.socket.enqueue(buf)?;
+            match self.socket.enqueue(buf) {
+                Ok(()) => queued += buf.len(),
+                // What was queued counts; the error comes back on the next write.
+                Err(_) if queued > 0 => break,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
         }
-        Poll::Ready(Ok(total))
+        Poll::Ready(Ok(queued))
     }
 
     /// Waits until the kernel has every queued byte.
