@@ -10,10 +10,13 @@
 //!   [`connect_many`], [`connect_retry`]: blocking `std::net` clients.
 //! * [`stress`] with [`StressConfig`] / [`StressReport`]: many concurrent tokio clients.
 //! * [`pattern`]: the seekable pseudo-random byte streams and checksum they use.
+//! * [`child`]: the test binary re-run as a child process in a role, measured from `/proc`.
 #![allow(dead_code)]
 
 pub mod backends;
 pub mod blocking;
+#[cfg(unix)]
+pub mod child;
 pub mod pattern;
 pub mod stress;
 

@@ -301,7 +301,9 @@ impl Server {
     /// # Errors
     ///
     /// The accept error (e.g. `EMFILE` when out of descriptors; later calls may succeed), or
-    /// `NotConnected` once the server is closed.
+    /// `NotConnected` once the server is closed. After `EMFILE` or `ENFILE`, wait a little
+    /// before calling again: the connection stays queued, so an immediate retry fails the
+    /// same way and spins the core ([`serve`](Server::serve) waits 10 ms).
     ///
     /// # Panics
     ///
@@ -334,7 +336,8 @@ impl Server {
 
     /// Runs an accept loop on every core, spawning `handler(socket)` as a task on the core
     /// for each connection. Transient accept errors are logged and the loop goes on; it ends
-    /// when the server closes.
+    /// when the server closes. Out of descriptors or memory (`EMFILE`, `ENFILE`, `ENOBUFS`,
+    /// `ENOMEM`), it waits 10 ms before the next accept instead of spinning.
     pub fn serve<F, Fut>(&self, handler: F)
     where
         F: Fn(Socket) -> Fut + Send + Sync + 'static,
@@ -347,11 +350,24 @@ impl Server {
             self.inner
                 .runtime
                 .spawn_on(core, move || async move {
+                    // Set while accepts keep failing: one log line per run of failures.
+                    let mut failing = false;
                     loop {
                         match server.accept().await {
-                            Ok(socket) => crate::spawn_local(handler(socket)).detach(),
+                            Ok(socket) => {
+                                failing = false;
+                                crate::spawn_local(handler(socket)).detach();
+                            }
                             Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
-                            Err(e) => tracing::warn!("accept: {e}"),
+                            Err(e) => {
+                                if !failing {
+                                    tracing::warn!("accept: {e} (retrying)");
+                                }
+                                failing = true;
+                                if out_of_resources(&e) {
+                                    crate::sleep(ACCEPT_BACKOFF).await;
+                                }
+                            }
                         }
                     }
                 })
@@ -369,6 +385,20 @@ impl Server {
     pub fn is_closed(&self) -> bool {
         self.inner.closed.load(Ordering::SeqCst)
     }
+}
+
+/// How long [`Server::serve`] waits after an accept failed for want of descriptors or
+/// memory: the pending connection stays queued and the listener readable, so retrying at once
+/// would spin the core (libuv's accept loop likewise stops until a descriptor frees up).
+const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Accept errors that retrying at once cannot fix: out of descriptors or kernel memory
+/// (accept(2): EMFILE, ENFILE, ENOBUFS, ENOMEM).
+fn out_of_resources(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
 }
 
 impl Inner {

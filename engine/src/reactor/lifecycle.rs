@@ -71,8 +71,14 @@ impl Reactor {
     }
 
     /// The socket handle is gone: stop receiving, flush what is queued, then close.
+    ///
+    /// A handle can outlive its core's teardown (one kept in a thread-local is dropped when
+    /// the core's thread exits, after `shutdown` closed every
+    /// connection): then its slot is gone and there is nothing left to do.
     pub(crate) fn release(&mut self, slot: usize) {
-        let conn = &mut self.conns[slot];
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
         conn.released = true;
         conn.read_waker = None;
         conn.write_waker = None;

@@ -111,7 +111,8 @@ impl Builder {
     /// # Errors
     ///
     /// When a core's ring or buffers cannot be set up (io_uring missing or forbidden, kernel
-    /// too old, memory limits), or the settings are invalid.
+    /// too old, memory limits), or the settings are invalid (`InvalidInput`: zero cores, a
+    /// buffer count that is not a power of two up to 32768, a zero buffer size).
     pub fn build(self) -> io::Result<Runtime> {
         Runtime::start(self)
     }

@@ -129,6 +129,12 @@ impl Runtime {
 
     fn start(b: Builder) -> io::Result<Runtime> {
         let cpus = core_affinity::get_core_ids().unwrap_or_default();
+        if b.cores == Some(0) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cores(0): a runtime needs at least one core",
+            ));
+        }
         let cores = b.cores.unwrap_or(cpus.len()).max(1);
         if b.pin && cpus.is_empty() {
             return Err(io::Error::other(
