@@ -9,7 +9,9 @@
 //!
 //! Run them from the repository root, e.g.
 //! `cargo run --release --example http_hello -- --addr 127.0.0.1:8080`.
-//! `scripts/test-examples.sh` runs each against real clients (curl, openssl s_client).
+//! `scripts/test-examples.sh` runs each against real clients (curl, openssl s_client), and
+//! `tests/ecosystem.rs` runs hyper and rustls at both ends (server and client on corenet
+//! cores) on both backends.
 //!
 //! They live in a crate of their own because their dependencies include C code (ring), which
 //! cross-target checks and the Windows run leave out.
