@@ -16,6 +16,9 @@
 #   --server-cpu N     CPU the servers are pinned to (default 0)
 #   --client-cpu N     CPU corenet-bench is pinned to (default 1)
 #   --no-build         use the binaries already built
+#   --no-http          skip the HTTP comparison (scripts/bench-http.sh: wrk against hyper on
+#                      corenet and on tokio's current-thread runtime), which otherwise follows
+#                      the echo matrix when wrk is installed and is appended to report.md
 #
 # Matrix: connections {1, 50, 500, 5000} x message {64, 4096} B x pipeline {1, 16}, closed
 # loop, plus one open-loop cell (50 connections x 64 B at --rate req/s, latency from each
@@ -37,7 +40,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 QUICK=0 ROUNDS='' WARMUP='' DURATION='' RATE=20000 PEERS_WANTED='' CELLS_WANTED=''
 OUT=$ROOT/target/bench
-SERVER_CPU=0 CLIENT_CPU=1 BUILD=1
+SERVER_CPU=0 CLIENT_CPU=1 BUILD=1 HTTP=1
 PEER_BIN=$ROOT/benches/peers/target/release
 BENCH=$ROOT/target/release/corenet-bench
 ECHO=$ROOT/target/release/examples/echo
@@ -59,6 +62,7 @@ while [[ $# -gt 0 ]]; do
         --server-cpu) SERVER_CPU=$2; shift 2 ;;
         --client-cpu) CLIENT_CPU=$2; shift 2 ;;
         --no-build) BUILD=0; shift ;;
+        --no-http) HTTP=0; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
@@ -275,5 +279,15 @@ PEERS_JSON=$(for p in "${ORDER[@]}"; do jstr "$p"; echo; done | paste -sd,)
 } >"$OUT/results.json"
 rm -f "$RUNS" "$FAILS" "$WARNS"
 "$BENCH" report "$OUT/results.json"
+if ((HTTP)) && command -v wrk >/dev/null; then
+    say "HTTP: wrk against hyper on corenet and on tokio (scripts/bench-http.sh)"
+    http_args=(--rounds "$ROUNDS" --duration "$DURATION" --server-cpu "$SERVER_CPU"
+        --client-cpu "$CLIENT_CPU")
+    ((BUILD)) || http_args+=(--no-build)
+    "$ROOT/scripts/bench-http.sh" "${http_args[@]}" >>"$OUT/report.md" ||
+        say "warning: the HTTP comparison failed (scripts/bench-http.sh)"
+elif ((HTTP)); then
+    say "wrk is not installed: the HTTP comparison is left out (apt-get install wrk)"
+fi
 cat "$OUT/report.md"
 say "done in $((SECONDS - STARTED)) s: $OUT/results.json, report.md, rps_per_core.svg, latency.svg"

@@ -113,6 +113,7 @@ for backend in uring compat; do
             fail "http_hello $backend: keep-alive: got [$got]"
         fi
         port=${addr##*:}
+        # shellcheck disable=SC2016  # $1 expands in the inner bash
         got=$(timeout 10 bash -c '
             exec 3<>"/dev/tcp/127.0.0.1/$1"
             printf "GET /1 HTTP/1.1\r\nHost: t\r\n\r\nGET /2 HTTP/1.1\r\nHost: t\r\n\r\nGET /3 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n" >&3

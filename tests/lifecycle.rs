@@ -5,6 +5,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+#[cfg(unix)]
 use std::os::unix::net::UnixStream;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -15,15 +16,20 @@ use corenet::{Backend, ListenOptions, Server, Socket};
 
 backend_tests! {
     single_acceptor_hands_connections_round_robin(secs(30));
-    unix_path_echo_and_unlink_on_close(secs(30));
-    unix_path_too_long_is_einval(secs(10));
     server_close_stops_accepting(secs(30));
     runtimes_start_and_stop_promptly(secs(60));
-    unix_abstract_name_echo(secs(30));
     graceful_shutdown_drains_then_destroys_within_deadline(secs(60));
     graceful_shutdown_ends_early_when_connections_finish(secs(60));
     panicking_handler_leaves_core_serving(secs(30));
     spawn_on_from_core_and_from_plain_thread(secs(30));
+}
+
+// Unix domain sockets (Windows' IPC is named pipes).
+#[cfg(unix)]
+backend_tests! {
+    unix_path_echo_and_unlink_on_close(secs(30));
+    unix_path_too_long_is_einval(secs(10));
+    unix_abstract_name_echo(secs(30));
 }
 
 async fn echo(socket: Socket) {
@@ -52,6 +58,7 @@ fn assert_refused_soon(addr: std::net::SocketAddr, after: &str) {
     panic!("still accepting 2 s after {after}:\n{ss}");
 }
 
+#[cfg(unix)]
 fn unix_roundtrip(mut s: UnixStream, payload: &[u8]) {
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s.write_all(payload).unwrap();
@@ -61,6 +68,7 @@ fn unix_roundtrip(mut s: UnixStream, payload: &[u8]) {
     assert_eq!(back, payload);
 }
 
+#[cfg(unix)]
 fn unix_path_echo_and_unlink_on_close(backend: Backend) {
     let rt = start(backend, builder(2));
     let dir = std::env::temp_dir().join(format!("corenet-test-{}", std::process::id()));
@@ -81,6 +89,7 @@ fn unix_path_echo_and_unlink_on_close(backend: Backend) {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+#[cfg(unix)]
 fn unix_abstract_name_echo(backend: Backend) {
     #[cfg(target_os = "linux")]
     {
@@ -96,6 +105,7 @@ fn unix_abstract_name_echo(backend: Backend) {
     eprintln!("skipped on {backend:?}: abstract socket names are Linux-only");
 }
 
+#[cfg(unix)]
 fn unix_path_too_long_is_einval(backend: Backend) {
     let rt = start(backend, builder(1));
     let long = std::env::temp_dir().join("x".repeat(200));
@@ -297,6 +307,14 @@ fn single_acceptor_hands_connections_round_robin(backend: Backend) {
     echo_roundtrip(addr, 200_000, 9).unwrap_or_else(|e| panic!("{e}"));
     drop(held);
     // Unix sockets too.
+    #[cfg(unix)]
+    single_acceptor_unix(backend, &rt, options);
+    server.close();
+    assert_refused_soon(addr, "close");
+}
+
+#[cfg(unix)]
+fn single_acceptor_unix(backend: Backend, rt: &corenet::Runtime, options: ListenOptions) {
     let path = std::env::temp_dir().join(format!(
         "corenet-single-{}-{backend:?}.sock",
         std::process::id()
@@ -308,6 +326,4 @@ fn single_acceptor_hands_connections_round_robin(backend: Backend) {
         unix_roundtrip(UnixStream::connect(&path).unwrap(), &[i; 1000]);
     }
     unix.close();
-    server.close();
-    assert_refused_soon(addr, "close");
 }

@@ -22,12 +22,17 @@ backend_tests! {
     writes_before_connect_are_sent_on_connect(secs(30));
     set_timeout_fires_without_closing_and_zero_disables(secs(30));
     ready_state_and_addresses(secs(30));
-    connect_to_unix_path(secs(30));
     destroy_with_error_is_error_then_close_true(secs(30));
     set_encoding_keeps_split_characters_whole(secs(30));
     write_callbacks_run_in_order_once_sent(secs(30));
     onread_reuses_the_callers_buffer(secs(30));
     reset_and_destroy_sends_rst(secs(30));
+}
+
+// Unix domain sockets (Windows' IPC is named pipes).
+#[cfg(unix)]
+backend_tests! {
+    connect_to_unix_path(secs(30));
 }
 
 type Log = Rc<RefCell<Vec<String>>>;
@@ -287,6 +292,7 @@ fn ready_state_and_addresses(backend: Backend) {
 }
 
 /// test-net-pipe-connect-errors (success half): connect to a Unix socket path.
+#[cfg(unix)]
 fn connect_to_unix_path(backend: Backend) {
     let rt = start(backend, builder(1));
     let path = std::env::temp_dir().join(format!(

@@ -20,12 +20,13 @@ pub fn start(backend: Backend, b: Builder) -> Runtime {
 }
 
 /// Generates `uring_<name>` and `compat_<name>` tests for each `fn name(Backend)` listed,
-/// each under a watchdog of the given limit.
+/// each under a watchdog of the given limit. `uring_*` exist on Linux only.
 #[macro_export]
 macro_rules! backend_tests {
     ($($name:ident($limit:expr);)*) => {
         $(
             paste::paste! {
+                #[cfg(target_os = "linux")]
                 #[test]
                 fn [<uring_ $name>]() {
                     $crate::common::watchdog(concat!("uring_", stringify!($name)), $limit, || {
