@@ -99,7 +99,15 @@ fn main() -> ExitCode {
         None => println!("listening on {}", server.local_addr()),
     }
     // Serve until a signal drains the runtime.
+    let handle = rt.handle();
     rt.wait();
     drop(server);
+    // What each core did (scripts/bench-echo.sh reads these lines).
+    for c in handle.stats() {
+        eprintln!(
+            "echo: core {} stats: turns={} parks={} ops={} completions={} sends={} accepted={}",
+            c.core, c.turns, c.parks, c.ops, c.completions, c.sends, c.accepted
+        );
+    }
     ExitCode::SUCCESS
 }

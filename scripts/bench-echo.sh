@@ -18,7 +18,8 @@
 #   --hgrm FILE        also save the latency distribution there (HdrHistogram .hgrm, us)
 #   --json             print one JSON object instead of the text line (same figures plus
 #                      p90_us, p999_us, p9999_us, max_us, errors, messages, enters_per_msg,
-#                      other_cpu, psi_cpu_some)
+#                      sqes_per_enter, allocs_per_msg, enters_per_turn, other_cpu,
+#                      psi_cpu_some)
 #
 # example:
 #   scripts/bench-echo.sh --name tokio --conns 50 --msg 64 --pipeline 1 --duration 5 -- \
@@ -32,6 +33,11 @@
 # exited ones included. other_cpu is what the rest of the machine kept busy meanwhile, in cores
 # (all CPUs less /proc/stat's idle time, less the server's and the client's CPU time): above
 # ~0.1 something else ran.
+# sqes_per_enter is the server's io_uring SQEs (tracepoint io_uring:io_uring_submit_req) per
+# io_uring_enter; allocs_per_msg its malloc/calloc/realloc calls per message (perf uprobes on
+# libc; null where they cannot be set up). enters_per_turn is corenet's own count of driver
+# waits per loop turn, from the "core N stats:" lines the echo example prints when it stops
+# (over its whole run; null for other servers).
 # psi_cpu_some is the share of the window in which some task waited for a CPU
 # (/proc/pressure/cpu); wake-up-heavy runs (the open loop) raise it by themselves.
 #
@@ -116,6 +122,17 @@ export -f cpu_ticks
 machine_ticks() { awk '/^cpu / { print $5 + $6 }' /proc/stat; }
 export -f machine_ticks
 
+# Uprobes on libc's allocator, created once (root; before the run: listing probes is slow);
+# without them allocations are not counted.
+LIBC=$(ldd "$(command -v "$1" || echo "$1")" 2>/dev/null | awk '/libc\.so/ { print $3; exit }')
+ALLOC_EVENTS=()
+if [[ -n $LIBC ]]; then
+    for f in malloc calloc realloc; do
+        /usr/bin/perf probe -q -x "$LIBC" "$f" >/dev/null 2>&1 || true
+        /usr/bin/perf probe -l 2>/dev/null | grep -q "probe_libc:$f " && ALLOC_EVENTS+=(-e "probe_libc:$f")
+    done
+fi
+
 # Starts the server pinned.
 taskset -c "$SERVER_CPU" "$@" >"$TMP/server.log" 2>&1 &
 SERVER_PID=$!
@@ -149,6 +166,7 @@ psi_total() { sed -n 's/^some .*total=\([0-9]*\).*/\1/p' /proc/pressure/cpu 2>/d
 PSI0=$(psi_total) PSI_NS0=$(date +%s%N)
 # shellcheck disable=SC2016  # $1 and $2 expand in the inner bash
 /usr/bin/perf stat -x, -e raw_syscalls:sys_enter -e syscalls:sys_enter_io_uring_enter \
+    -e io_uring:io_uring_submit_req "${ALLOC_EVENTS[@]}" \
     -p "$SERVER_PID" -o "$TMP/perf.csv" -- \
     bash -c 'cpu_ticks "$1"; date +%s%N; machine_ticks; sleep "$2"
              cpu_ticks "$1"; date +%s%N; machine_ticks' _ \
@@ -162,6 +180,7 @@ CLIENT_RC=0
 wait "$CLIENT_PID" || CLIENT_RC=$?
 CLIENT_PID=
 kill -0 "$SERVER_PID" 2>/dev/null || { tail -n 5 "$TMP/server.log" >&2; die "the server exited during the run"; }
+# (It is stopped on purpose below, once the counters are read.)
 [[ -s $TMP/client.json ]] || { cat "$TMP/client.err" >&2; die "client printed no result"; }
 [[ $CLIENT_RC -eq 0 ]] || grep -v -e '^corenet-bench: [0-9]* connections' -e 'measuring for' \
     "$TMP/client.err" >&2 || true
@@ -169,14 +188,28 @@ kill -0 "$SERVER_PID" 2>/dev/null || { tail -n 5 "$TMP/server.log" >&2; die "the
 # Reads one number from the client's flat JSON line.
 json() { sed -n "s/.*\"$1\":\([-0-9.eE+]*\).*/\1/p" "$TMP/client.json"; }
 
-SYSCALLS=$(awk -F, '/raw_syscalls:sys_enter/ { print (($1 ~ /^[0-9]+$/) ? $1 : 0) }' "$TMP/perf.csv")
-ENTERS=$(awk -F, '/sys_enter_io_uring_enter/ { print (($1 ~ /^[0-9]+$/) ? $1 : 0) }' "$TMP/perf.csv")
+# One counter from perf's CSV (0 when not counted).
+counted() { awk -F, -v e="$1" '$3 == e { print (($1 ~ /^[0-9]+$/) ? $1 : 0) }' "$TMP/perf.csv"; }
+SYSCALLS=$(counted raw_syscalls:sys_enter)
+ENTERS=$(counted syscalls:sys_enter_io_uring_enter)
+SQES=$(counted io_uring:io_uring_submit_req)
+ALLOCS=-1
+if [[ ${#ALLOC_EVENTS[@]} -gt 0 ]]; then
+    ALLOCS=$(( $(counted probe_libc:malloc) + $(counted probe_libc:calloc) + $(counted probe_libc:realloc) ))
+fi
+# corenet's echo prints its cores' counters when it stops: stop it now (SIGINT: graceful).
+kill -INT "$SERVER_PID" 2>/dev/null || true
+for _ in $(seq 600); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.01; done
+read -r TURNS PARKS < <(awk '/core [0-9]+ stats:/ {
+        for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "turns") t += kv[2]; if (kv[1] == "parks") p += kv[2] }
+    } END { print t + 0, p + 0 }' "$TMP/server.log")
 mapfile -t W <"$TMP/window"   # ticks0, ns0, machine0, ticks1, ns1, machine1
 awk -v name="$NAME" -v rps="$(json rps)" -v p50="$(json p50_us)" -v p90="$(json p90_us)" \
     -v p99="$(json p99_us)" -v p999="$(json p999_us)" -v p9999="$(json p9999_us)" \
     -v max="$(json max_us)" -v messages="$(json messages)" -v json="$JSON" \
     -v ccpu="$(json client_cpu)" -v errors="$(json errors)" -v sys="${SYSCALLS:-0}" \
-    -v enters="${ENTERS:-0}" -v psi="${PSI:-0}" \
+    -v enters="${ENTERS:-0}" -v psi="${PSI:-0}" -v sqes="${SQES:-0}" -v allocs="$ALLOCS" \
+    -v turns="${TURNS:-0}" -v parks="${PARKS:-0}" \
     -v t0="${W[0]}" -v n0="${W[1]}" -v m0="${W[2]}" -v t1="${W[3]}" -v n1="${W[4]}" \
     -v m1="${W[5]}" -v hz="$(getconf CLK_TCK)" -v ncpu="$(nproc --all)" '
 BEGIN {
@@ -185,11 +218,15 @@ BEGIN {
     per_core = cpu > 0 ? rps / cpu : 0
     per_msg = rps > 0 ? sys / (rps * secs) : 0
     enters_per_msg = rps > 0 ? enters / (rps * secs) : 0
+    sqes_per_enter = enters > 0 ? sprintf("%.3f", sqes / enters) : "null"
+    allocs_per_msg = (allocs >= 0 && rps > 0) ? sprintf("%.5f", allocs / (rps * secs)) : "null"
+    enters_per_turn = turns > 0 ? sprintf("%.3f", parks / turns) : "null"
     # Busy cores of the whole machine that were neither the server nor the client.
     other = ncpu - (m1 - m0) / hz / secs - cpu - ccpu / 100
     if (json) {
         printf "{\"name\":\"%s\",\"rps\":%.1f,\"server_cpu\":%.4f,\"rps_per_core\":%.1f,", name, rps, cpu, per_core
         printf "\"syscalls_per_msg\":%.4f,\"enters_per_msg\":%.4f,", per_msg, enters_per_msg
+        printf "\"sqes_per_enter\":%s,\"allocs_per_msg\":%s,\"enters_per_turn\":%s,", sqes_per_enter, allocs_per_msg, enters_per_turn
         printf "\"p50_us\":%s,\"p90_us\":%s,\"p99_us\":%s,\"p999_us\":%s,\"p9999_us\":%s,\"max_us\":%s,", p50, p90, p99, p999, p9999, max
         printf "\"errors\":%d,\"client_cpu\":%s,\"messages\":%d,\"other_cpu\":%.2f,\"psi_cpu_some\":%s}\n", errors, ccpu, messages, other, psi
     } else {

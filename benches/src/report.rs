@@ -18,12 +18,15 @@ use serde_json::{Map, Value, json};
 use crate::cli::ReportArgs;
 
 /// The figures aggregated per cell and peer, as named in each run.
-pub const METRICS: [&str; 15] = [
+pub const METRICS: [&str; 18] = [
     "rps",
     "server_cpu",
     "rps_per_core",
     "syscalls_per_msg",
     "enters_per_msg",
+    "sqes_per_enter",
+    "allocs_per_msg",
+    "enters_per_turn",
     "p50_us",
     "p90_us",
     "p99_us",
@@ -363,8 +366,12 @@ pub fn markdown(doc: &Value, cells: &[Cell]) -> String {
          in each round, a fresh server and port per run; warm-up {} s, measured {} s. Figures: \
          median (min–max) over rounds. *per core* = req/s ÷ the server's CPU share (busy \
          cores); *syscalls/msg* = the server's `raw_syscalls:sys_enter` over the window ÷ \
-         messages; latencies in µs (open loop: from each message's scheduled send time); \
-         *busy*: something else kept more than a quarter of a core busy during a run.\n",
+         messages; *enters/msg* = `io_uring_enter` calls ÷ messages; *SQEs/enter* = \
+         `io_uring:io_uring_submit_req` ÷ `io_uring_enter`; *allocs/msg* = the server's \
+         malloc/calloc/realloc calls (libc uprobes) ÷ messages; *enters/turn* = corenet's \
+         driver waits per loop turn (its own counters, whole run); latencies in µs (open loop: \
+         from each message's scheduled send time); *busy*: something else kept more than a \
+         quarter of a core busy during a run.\n",
         n(&config, "server_cpu"),
         n(&config, "client_cpu"),
         n(&config, "rounds"),
@@ -373,9 +380,12 @@ pub fn markdown(doc: &Value, cells: &[Cell]) -> String {
     );
     let _ = writeln!(
         md,
-        "| cell | server | req/s | server CPU | req/s per core | p50 | p99 | p99.9 | syscalls/msg | client CPU | runs |"
+        "| cell | server | req/s | server CPU | req/s per core | p50 | p99 | p99.9 | syscalls/msg | enters/msg | SQEs/enter | allocs/msg | enters/turn | client CPU | runs |"
     );
-    let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        md,
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
     for c in cells {
         for p in &c.peers {
             let med = |m: &str, f: &dyn Fn(f64) -> String| {
@@ -403,7 +413,7 @@ pub fn markdown(doc: &Value, cells: &[Cell]) -> String {
             }
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 c.key.label(),
                 p.peer,
                 range("rps"),
@@ -413,6 +423,10 @@ pub fn markdown(doc: &Value, cells: &[Cell]) -> String {
                 range("p99_us"),
                 med("p999_us", &si),
                 med("syscalls_per_msg", &|x| format!("{x:.3}")),
+                med("enters_per_msg", &|x| format!("{x:.3}")),
+                med("sqes_per_enter", &|x| format!("{x:.1}")),
+                med("allocs_per_msg", &|x| format!("{x:.4}")),
+                med("enters_per_turn", &|x| format!("{x:.2}")),
                 med("client_cpu", &|x| format!("{x:.0}%")),
                 runs,
             );
