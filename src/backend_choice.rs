@@ -17,11 +17,18 @@ pub(crate) fn start(
         Some(b) => Some(b),
         None => parse_env(env)?,
     };
-    match wanted {
+    let why = match (forced, wanted) {
+        (Some(_), _) => "forced by Builder::backend",
+        (None, Some(_)) => "forced by CORENET_BACKEND",
+        (None, None) => "the default choice",
+    };
+    let rt = match wanted {
         Some(Backend::IoUring) => start_uring(builder),
         Some(Backend::Compat) => start_compat(builder),
         None => start_auto(builder),
-    }
+    }?;
+    tracing::info!(backend = ?rt.backend(), cores = rt.cores(), "runtime up ({why})");
+    Ok(rt)
 }
 
 fn parse_env(env: Option<&str>) -> io::Result<Option<Backend>> {

@@ -176,6 +176,11 @@ pub trait Driver {
     /// Gives buffers returned by dropped chunks back to the receive path; returns how many.
     fn recycle(&mut self, pool: &BufPool) -> usize;
     /// Starts queued ops, waits as `wait` says, and appends completions to `out`.
+    ///
+    /// # Errors
+    ///
+    /// A failure of the wait itself (not of an op: those are completions), after which the
+    /// core stops.
     fn park(&mut self, wait: Wait, out: &mut Vec<Completion>) -> io::Result<()>;
     /// The handle other threads use to wake this driver.
     fn unparker(&self) -> Arc<dyn Unpark>;

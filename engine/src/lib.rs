@@ -32,6 +32,7 @@
 //! is_send_sync::<corenet_engine::Runtime>();
 //! ```
 #![deny(missing_docs)]
+#![warn(clippy::missing_errors_doc, clippy::missing_panics_doc)]
 
 pub(crate) mod backend;
 pub(crate) mod buf;

@@ -17,6 +17,10 @@ pub(crate) struct Counters {
     pub(crate) sends: AtomicU64,
     pub(crate) efaults: AtomicU64,
     pub(crate) ring_wakes: AtomicU64,
+    pub(crate) connections_opened: AtomicU64,
+    pub(crate) connections_closed: AtomicU64,
+    pub(crate) bytes_in: AtomicU64,
+    pub(crate) bytes_out: AtomicU64,
 }
 
 /// Adds `n` to a counter owned by the current core.
@@ -40,6 +44,11 @@ impl Counters {
             sends: get(&self.sends),
             efaults: get(&self.efaults),
             ring_wakes: get(&self.ring_wakes),
+            connections_open: get(&self.connections_opened)
+                .saturating_sub(get(&self.connections_closed)),
+            connections_total: get(&self.connections_opened),
+            bytes_in: get(&self.bytes_in),
+            bytes_out: get(&self.bytes_out),
         }
     }
 }
@@ -52,7 +61,9 @@ pub struct CoreStats {
     pub core: usize,
     /// Loop turns.
     pub turns: u64,
-    /// Calls into the driver to submit and wait (`io_uring_enter` on io_uring).
+    /// Calls into the driver to submit and wait: `io_uring_enter` calls on io_uring (one per
+    /// park, more only when a turn queued more SQEs than the ring holds), `epoll_wait`/
+    /// `kevent`/IOCP waits on the compat backend.
     pub parks: u64,
     /// Operations submitted (SQEs on io_uring).
     pub ops: u64,
@@ -60,7 +71,8 @@ pub struct CoreStats {
     pub completions: u64,
     /// Connections accepted.
     pub accepted: u64,
-    /// Receives that ended because the buffer pool ran dry (ENOBUFS), later re-armed.
+    /// Receives that ended because the buffer pool ran dry (ENOBUFS), later re-armed: the
+    /// ring exhaustions.
     pub recv_starved: u64,
     /// Receives cancelled because a connection's queue reached its cap.
     pub recv_paused: u64,
@@ -73,4 +85,12 @@ pub struct CoreStats {
     pub efaults: u64,
     /// Sibling cores woken by this core with a MSG_RING (instead of an eventfd write).
     pub ring_wakes: u64,
+    /// Connections on this core now (accepted or connected, descriptor not yet closed).
+    pub connections_open: u64,
+    /// Connections this core has had (accepted or connected) since it started.
+    pub connections_total: u64,
+    /// Bytes received on this core's connections.
+    pub bytes_in: u64,
+    /// Bytes the kernel took from this core's sends.
+    pub bytes_out: u64,
 }

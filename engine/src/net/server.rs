@@ -215,6 +215,12 @@ impl Server {
         single: bool,
     ) -> io::Result<Server> {
         let per_core: Vec<Mutex<PerCore>> = per_core.into_iter().map(Mutex::new).collect();
+        tracing::info!(
+            addr = ?addr,
+            cores = per_core.len(),
+            single_acceptor = single,
+            "listening"
+        );
         if !single {
             let inner = Inner {
                 addr,
@@ -429,6 +435,7 @@ impl Inner {
         if self.closed.swap(true, Ordering::SeqCst) {
             return;
         }
+        tracing::info!(addr = ?self.addr, "server closed");
         for (core, per_core) in self.per_core.iter().enumerate() {
             let mut per_core = per_core.lock().unwrap_or_else(|e| e.into_inner());
             if let PerCore::Registered { slot, id } =

@@ -7,6 +7,7 @@ use super::Reactor;
 use super::conn::{Conn, ConnectState, RxState, WrState, set_waker};
 use crate::backend::{Completion, Op, OpKind, Token};
 use crate::buf::TxBuf;
+use crate::stats;
 use crate::sys::{self, RawSock};
 
 impl Reactor {
@@ -47,6 +48,7 @@ impl Reactor {
         };
         // The address box may go now: the op is complete.
         conn.connect = if c.result == 0 {
+            stats::add(&self.counters.connections_opened, 1);
             ConnectState::Done
         } else {
             ConnectState::Failed(-c.result)
@@ -59,6 +61,7 @@ impl Reactor {
 
     /// Registers an open, connected socket; the reactor now owns `fd`.
     pub(crate) fn add_conn(&mut self, fd: RawSock) -> usize {
+        stats::add(&self.counters.connections_opened, 1);
         self.conns.insert(Conn::new(fd))
     }
 
@@ -129,6 +132,10 @@ impl Reactor {
     pub(super) fn maybe_close(&mut self, slot: usize) {
         if self.conns.get(slot).is_some_and(Conn::can_close) {
             let conn = self.conns.remove(slot);
+            if matches!(conn.connect, ConnectState::Done) {
+                // Accepted, or connected: it was counted as opened.
+                stats::add(&self.counters.connections_closed, 1);
+            }
             if let Some(ss) = conn.send_slot {
                 self.send_slots.push(ss);
             }

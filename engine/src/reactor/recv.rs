@@ -28,6 +28,7 @@ impl Reactor {
             return;
         };
         if let Some(chunk) = c.chunk {
+            stats::add(&self.counters.bytes_in, chunk.len() as u64);
             if !conn.released {
                 conn.rx.push_back(chunk);
                 if conn.rx.len() >= cap
@@ -60,6 +61,10 @@ impl Reactor {
                 c.result == -crate::sys::ENOBUFS && !conn.released && conn.rx_end.is_none();
             if starved {
                 stats::add(&self.counters.recv_starved, 1);
+                tracing::debug!(
+                    slot,
+                    "receive buffers exhausted (ENOBUFS): the receive resumes as buffers return"
+                );
                 conn.rx_state = RxState::Starved;
                 self.starved.push_back(slot);
             } else {

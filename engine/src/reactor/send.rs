@@ -202,6 +202,7 @@ impl Reactor {
             }
         } else {
             let mut sent = c.result as usize;
+            stats::add(&self.counters.bytes_out, sent as u64);
             conn.tx_bytes -= sent;
             while sent > 0 {
                 let front = conn

@@ -31,15 +31,13 @@ impl Socket {
                 return below;
             }
         }
-        let queued = {
-            let io = self.inner.io.borrow();
-            let io = io
-                .as_ref()
-                .expect("a connected socket that is not destroyed has its io");
-            match io.enqueue(data) {
+        let queued = match self.inner.io.borrow().as_ref() {
+            Some(io) => match io.enqueue(data) {
                 Ok(()) => Ok(io.queued()),
                 Err(e) => Err(Error::from_io(e, "write")),
-            }
+            },
+            // (Not reached: a socket that is neither connecting nor destroyed has its io.)
+            None => Err(Error::socket_closed()),
         };
         match queued {
             Ok(queued) => {
