@@ -11,8 +11,9 @@
 //! (hyper's own I/O traits). No tokio runtime runs: hyper's HTTP/1 server needs none (only
 //! `with_upgrades` would want an executor). hyper's header-read timeout stays off: its timers
 //! must be `Send`, and corenet's are per-core (wrapping `serve_connection` in
-//! `corenet::timeout` bounds a whole connection instead). SIGINT or SIGTERM stops accepting at once, lets open connections finish
-//! for up to 5 s (idle keep-alive connections are closed at that deadline), and exits 0.
+//! `corenet::timeout` bounds a whole connection instead). SIGINT or SIGTERM stops accepting
+//! at once, lets open connections finish for up to 5 s (idle keep-alive connections are
+//! closed at that deadline), and exits 0.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
