@@ -6,7 +6,8 @@
 # Wine 8.0 lacks bcryptprimitives.dll (ProcessPrng), which every Rust >= 1.78 Windows binary
 # imports: scripts/wine/bcryptprimitives.c is a stand-in, compiled into the prefix's system32.
 # What Wine cannot do, or does too slowly to be worth the wait, is skipped below, with the
-# reason printed.
+# reason printed; pipe first-instance exclusivity, which Wine does not enforce, is skipped by
+# its test when it detects Wine (tests/common/wine.rs).
 #
 # Idempotent; fast when the packages, the target and the prefix are already there.
 set -euo pipefail
@@ -48,15 +49,16 @@ export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine
 # own contract tests among them).
 tests=(--lib --test connect --test echo --test lifecycle --test time --test common_selfcheck
     --test io_traits --test node_server --test node_socket --test node_connect_errors
-    --test node_end_errors --test node_lifecycle --test node_misc --test node_writes)
+    --test node_end_errors --test node_lifecycle --test node_misc --test node_writes
+    --test pipe_windows)
 # Skipped here, each with its reason:
 skips=(
     # 1000 concurrent connections of up to 256 KiB: ~70 s under Wine, whose every socket
     # wait is a wineserver round trip, and its 10 s connect window runs out on a loaded
     # machine. The 1000-connection tiny-ring stress and the slow-reader stress still run.
     compat_stress_default_ring_random_sizes
-    # Filesystem-path (AF_UNIX) servers and clients: Windows' IPC is named pipes, not built
-    # yet, and Wine has no AF_UNIX (WSAEAFNOSUPPORT).
+    # Filesystem-path (AF_UNIX) servers and clients: Windows' IPC is named pipes
+    # (tests/pipe_windows.rs), and Wine has no AF_UNIX (WSAEAFNOSUPPORT).
     compat_pipe_listen_address_and_modes
     compat_missing_path_is_enoent_with_the_path
     compat_pipe_connect_errors

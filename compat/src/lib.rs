@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | Linux (io_uring missing or forbidden, or forced) | epoll | [`CompatDriver`] |
 //! | macOS | kqueue | [`CompatDriver`] (checked with `cargo check --target`) |
-//! | Windows | IOCP (AFD) | [`CompatDriver`]: TCP (tested under Wine) |
+//! | Windows | IOCP (AFD; overlapped I/O for named pipes) | [`CompatDriver`]: TCP and named pipes (tested under Wine) |
 //!
 //! The driver implements the engine's backend contract (`corenet_engine::driver`): a
 //! readable socket is read into a buffer of the core's pool and handed over as a `Chunk`, the

@@ -130,6 +130,21 @@ pub enum Op {
         /// Routes the completion.
         token: Token,
     },
+    /// Accept clients on a Windows named pipe server until cancelled or failed. Each
+    /// completion's `result` is a connected instance, a tagged pipe handle (see
+    /// `sys::is_pipe`) that the driver owns: the reactor closes it with [`Driver::close`].
+    #[cfg(windows)]
+    AcceptPipe {
+        /// The server's key (its first instance's tagged handle), as later ops name it.
+        key: RawSock,
+        /// The first instance, handed to the driver by the server's first accept.
+        first: Option<RawSock>,
+        /// The pipe's NUL-terminated UTF-16 name, valid until the final completion
+        /// (guarantee 2): later instances are created under it.
+        name: *const u16,
+        /// Routes the completions.
+        token: Token,
+    },
     /// Ask the op with this token to end early. It still delivers its final completion.
     Cancel {
         /// The token of the op to cancel.
@@ -184,6 +199,13 @@ pub trait Driver {
     fn park(&mut self, wait: Wait, out: &mut Vec<Completion>) -> io::Result<()>;
     /// The handle other threads use to wake this driver.
     fn unparker(&self) -> Arc<dyn Unpark>;
+    /// Closes `fd` if this driver owns its handle (Windows named pipes, whose mio wrapper
+    /// closes them once their overlapped I/O has finished) and returns true; false means the
+    /// reactor closes it. Called once no op on `fd` is in flight.
+    fn close(&mut self, fd: RawSock) -> bool {
+        let _ = fd;
+        false
+    }
     /// This driver's ring fd, if sibling cores may wake it with a MSG_RING.
     fn ring_fd(&self) -> Option<RingFd> {
         None

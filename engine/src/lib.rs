@@ -3,7 +3,7 @@
 //! | platform | backend |
 //! |---|---|
 //! | Linux 6.0+ | io_uring: multishot accept, buffer-ring multishot receive, batched sendmsg |
-//! | elsewhere | the compat backend (corenet-compat, in progress) |
+//! | macOS, Windows, Linux without io_uring | the compat backend (corenet-compat, readiness on mio) |
 //!
 //! The public API is re-exported by the `corenet` crate; see its docs for examples.
 //!
@@ -57,6 +57,9 @@ pub mod driver {
     };
     pub use crate::buf::BufPool;
     pub use crate::runtime::DriverConfig;
+    /// Windows named pipes as the reactor carries them (tagged handles).
+    #[cfg(windows)]
+    pub use crate::sys::{create_pipe_instance, is_pipe, tag_pipe, untag_pipe};
 }
 pub use executor::context::current_core;
 pub use executor::task::{JoinError, JoinHandle, spawn_local};

@@ -19,6 +19,8 @@ pub mod blocking;
 pub mod child;
 pub mod pattern;
 pub mod stress;
+#[cfg(windows)]
+pub mod wine;
 
 // Each test binary uses a subset of these re-exports.
 #[allow(unused_imports)]

@@ -6,6 +6,7 @@
 //! attempt that used up its share of the park is carried to the next park.
 
 mod ops;
+mod pipes;
 mod sources;
 #[cfg(test)]
 mod tests;
@@ -42,7 +43,7 @@ struct OpState {
 impl OpState {
     fn role(&self) -> Role {
         match self.kind {
-            Kind::Accept | Kind::Recv => Role::Reader,
+            Kind::Accept | Kind::AcceptPipe | Kind::Recv => Role::Reader,
             Kind::Send { .. } | Kind::Connect { .. } => Role::Writer,
         }
     }
@@ -131,6 +132,25 @@ impl CompatDriver {
                     };
                     self.start(fd, token, kind, out);
                 }
+                Op::AcceptPipe {
+                    key,
+                    first,
+                    name,
+                    token,
+                } => {
+                    if let Err(e) =
+                        pipes::open_server(&mut self.socks, self.poll.registry(), key, first, name)
+                    {
+                        out.push(final_completion(token, -ops::code(&e)));
+                        continue;
+                    }
+                    if !self.socks.contains(key) {
+                        // Its first instance failed to register earlier: the server is gone.
+                        out.push(final_completion(token, -6)); // ERROR_INVALID_HANDLE
+                        continue;
+                    }
+                    self.start(key, token, Kind::AcceptPipe, out);
+                }
                 Op::Cancel { target } => self.cancel(target),
             }
         }
@@ -148,7 +168,12 @@ impl CompatDriver {
         };
         let role = op.role();
         let id = self.ops.insert(op);
-        if self.socks.attach(sock, listener, role, id).is_err() {
+        let registry = self.poll.registry();
+        if self
+            .socks
+            .attach(registry, sock, listener, role, id)
+            .is_err()
+        {
             let op = self.ops.remove(id);
             tracing::warn!(sock, ?token, ?role, "compat op refused: place taken");
             out.push(final_completion(op.token, -170)); // ERROR_BUSY, as EBUSY on Unix
@@ -189,10 +214,13 @@ impl CompatDriver {
             let (sock, token) = (op.sock, op.token);
             let step = if op.cancelled {
                 Step::Final(-ops::ECANCELED)
+            } else if matches!(op.kind, Kind::AcceptPipe) {
+                pipes::accept(&mut self.socks, self.poll.registry(), sock, token, out)
             } else {
                 let source = self.socks.get(sock);
                 match op.kind {
                     Kind::Accept => ops::accept(source, token, out),
+                    Kind::AcceptPipe => unreachable!("handled above"),
                     Kind::Recv => {
                         let cx = RecvCtx {
                             pool: &self.pool,
@@ -291,6 +319,10 @@ impl Driver for CompatDriver {
 
     fn unparker(&self) -> Arc<dyn Unpark> {
         self.unpark.clone()
+    }
+
+    fn close(&mut self, fd: RawSocket) -> bool {
+        self.socks.close(self.poll.registry(), fd)
     }
 }
 

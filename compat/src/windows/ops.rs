@@ -30,6 +30,8 @@ const EMFILE: i32 = 10024;
 pub(crate) enum Kind {
     /// Accept connections until cancelled or failed.
     Accept,
+    /// Accept named pipe clients until cancelled or failed.
+    AcceptPipe,
     /// Receive into pool buffers until cancelled, ended or failed.
     Recv,
     /// One vectored write of the reactor's send slot.
@@ -121,18 +123,27 @@ pub(crate) fn recv(
     cx: RecvCtx<'_>,
     out: &mut Vec<Completion>,
 ) -> Step {
-    let Source::Stream(stream) = source else {
-        return Step::Final(-10038);
-    };
     let size = (cx.pool.size() as usize).min(i32::MAX as usize);
+    let stream = match source {
+        Source::Stream(s) => Some(s),
+        Source::Pipe(_) => None,
+        _ => return Step::Final(-10038),
+    };
     for _ in 0..READS_PER_PARK {
         let Some(bid) = cx.free.pop() else {
-            return starved(stream);
+            // A pipe cannot be peeked through mio: end with ENOBUFS; the reactor re-arms the
+            // receive when buffers come back.
+            return stream.map_or(Step::Final(-ENOBUFS), starved);
         };
         // SAFETY: `bid` was free, so no chunk views it and nothing else writes into it; the
         // buffer is `size` bytes (or more) long.
         let buf = unsafe { std::slice::from_raw_parts_mut(cx.pool.buf_ptr(bid), size) };
-        match (&*stream).read(buf) {
+        let read = match (stream, source) {
+            (Some(s), _) => (&*s).read(buf),
+            (None, Source::Pipe(p)) => (&*p).read(buf),
+            (None, _) => unreachable!("checked above"),
+        };
+        match read {
             Ok(0) => {
                 cx.free.push(bid);
                 return Step::Final(0);
@@ -172,13 +183,16 @@ fn starved(stream: &mio::net::TcpStream) -> Step {
 ///
 /// `msg` must be valid, its buffers readable (contract guarantee 2).
 pub(crate) unsafe fn send(source: &Source, msg: *const SendSlot) -> Step {
-    let Source::Stream(stream) = source else {
-        return Step::Final(-10038);
-    };
     // SAFETY: the caller guarantees the slot and its buffers are valid.
     let bufs = unsafe { &*msg }.bufs();
     loop {
-        match (&*stream).write_vectored(bufs) {
+        let written = match source {
+            Source::Stream(s) => (&*s).write_vectored(bufs),
+            // mio copies the bytes and writes them in the background: all are taken.
+            Source::Pipe(p) => (&*p).write_vectored(bufs),
+            _ => return Step::Final(-10038),
+        };
+        match written {
             Ok(n) => return Step::Final(n.min(i32::MAX as usize) as i32),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return failed(&e),

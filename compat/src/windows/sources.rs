@@ -12,6 +12,7 @@ use std::os::windows::io::{FromRawSocket, IntoRawSocket, RawSocket};
 
 use mio::event::Event;
 use mio::net::{TcpListener, TcpStream};
+use mio::windows::NamedPipe;
 use mio::{Interest, Registry, Token};
 
 /// Which of a socket's two op places an op takes.
@@ -30,6 +31,17 @@ pub(crate) enum Source {
     Listener(TcpListener),
     /// A stream socket.
     Stream(TcpStream),
+    /// A connected named pipe (either end). The driver owns it: mio's wrapper closes the
+    /// handle once its overlapped I/O has finished, after [`Sources::close`].
+    Pipe(NamedPipe),
+    /// A named pipe server: the instance waiting for the next client.
+    PipeServer {
+        /// The pipe's NUL-terminated UTF-16 name (the reactor keeps it alive until it
+        /// closes the server).
+        name: *const u16,
+        /// The instance clients connect to next.
+        instance: NamedPipe,
+    },
 }
 
 impl Source {
@@ -37,14 +49,22 @@ impl Source {
         match self {
             Source::Listener(l) => l,
             Source::Stream(s) => s,
+            Source::Pipe(p) => p,
+            Source::PipeServer { instance, .. } => instance,
         }
     }
 
-    /// Gives the handle back without closing it.
+    /// Whether the driver owns the handle (pipes) rather than the reactor (sockets).
+    fn owned(&self) -> bool {
+        matches!(self, Source::Pipe(_) | Source::PipeServer { .. })
+    }
+
+    /// Gives a socket's handle back without closing it; closes a pipe (once its I/O is done).
     fn forget(self) {
         let _ = match self {
             Source::Listener(l) => l.into_raw_socket(),
             Source::Stream(s) => s.into_raw_socket(),
+            Source::Pipe(_) | Source::PipeServer { .. } => 0,
         };
     }
 }
@@ -74,11 +94,25 @@ impl Sources {
     /// `listener`) if it had no op. `Err` when the place is taken (the reactor never does).
     pub(crate) fn attach(
         &mut self,
+        registry: &Registry,
         sock: RawSocket,
         listener: bool,
         role: Role,
         id: usize,
     ) -> Result<(), ()> {
+        // A pipe server's key (tag bit 1 set) is never a handle to wrap.
+        let server_key = sock & 2 != 0;
+        if corenet_engine::driver::is_pipe(sock) && !server_key && !self.socks.contains_key(&sock) {
+            // A client end the reactor opened: the driver owns it from its first op.
+            // SAFETY: the reactor hands the handle over with this op and never closes it
+            // itself once `close` reports the driver took it.
+            let pipe = unsafe {
+                use std::os::windows::io::FromRawHandle;
+                NamedPipe::from_raw_handle(corenet_engine::driver::untag_pipe(sock))
+            };
+            self.insert_pipe(registry, sock, Source::Pipe(pipe), false)
+                .map_err(|_| ())?;
+        }
         let entry = self.socks.entry(sock).or_insert_with(|| {
             // SAFETY: the reactor keeps `sock` open while ops are pending on it, and the
             // wrapper is forgotten (never dropped) when the last one ends.
@@ -107,6 +141,49 @@ impl Sources {
         Ok(())
     }
 
+    /// Files a pipe (or pipe server) the driver now owns under `key`, registered for both
+    /// kinds of readiness (mio's pipes need a registration before any I/O); `moved`: it is
+    /// registered already, under another token.
+    pub(crate) fn insert_pipe(
+        &mut self,
+        registry: &Registry,
+        key: RawSocket,
+        mut source: Source,
+        moved: bool,
+    ) -> io::Result<()> {
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if moved {
+            registry.reregister(source.source(), token_of(key), interest)?;
+        } else {
+            registry.register(source.source(), token_of(key), interest)?;
+        }
+        self.socks.insert(
+            key,
+            Entry {
+                source,
+                reader: None,
+                writer: None,
+                registered: true,
+            },
+        );
+        Ok(())
+    }
+
+    /// Closes the pipe (or pipe server) filed under `key`; false if the driver has none.
+    pub(crate) fn close(&mut self, registry: &Registry, key: RawSocket) -> bool {
+        match self.socks.get(&key) {
+            Some(e) if e.source.owned() => {
+                let mut entry = self.socks.remove(&key).expect("present");
+                let _ = registry.deregister(entry.source.source());
+                // Dropping mio's pipe cancels its read and lets a write in flight finish
+                // before the handle closes.
+                drop(entry);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The mio object of `sock`, which has a pending op.
     pub(crate) fn get(&mut self, sock: RawSocket) -> &mut Source {
         &mut self
@@ -125,7 +202,8 @@ impl Sources {
             Role::Reader => entry.reader = None,
             Role::Writer => entry.writer = None,
         }
-        if entry.reader.is_some() || entry.writer.is_some() {
+        if entry.reader.is_some() || entry.writer.is_some() || entry.source.owned() {
+            // Pipes stay filed (and registered) until the reactor closes them.
             return;
         }
         let mut entry = self.socks.remove(&sock).expect("present");
@@ -145,7 +223,10 @@ impl Sources {
     /// no such call. Re-registering only queues an update for the next poll.
     pub(crate) fn wait(&mut self, registry: &Registry, sock: RawSocket) -> io::Result<()> {
         let entry = self.socks.get_mut(&sock).expect("waiting op is attached");
-        let interest = match (entry.reader.is_some(), entry.writer.is_some()) {
+        let interest = match (
+            entry.reader.is_some() || entry.source.owned(),
+            entry.writer.is_some() || entry.source.owned(),
+        ) {
             (true, true) => Interest::READABLE | Interest::WRITABLE,
             (false, true) => Interest::WRITABLE,
             _ => Interest::READABLE,
@@ -166,6 +247,10 @@ impl Sources {
         let Some(entry) = self.socks.get(&sock) else {
             return [None, None];
         };
+        if matches!(entry.source, Source::PipeServer { .. }) {
+            // A client connecting flags the waiting instance writable.
+            return [entry.reader, None];
+        }
         let error = event.is_error();
         let reader = (error || event.is_readable() || event.is_read_closed())
             .then_some(entry.reader)
@@ -176,6 +261,11 @@ impl Sources {
         [reader, writer]
     }
 
+    /// Whether something is filed under `key`.
+    pub(crate) fn contains(&self, key: RawSocket) -> bool {
+        self.socks.contains_key(&key)
+    }
+
     /// Sockets with pending ops.
     pub(crate) fn len(&self) -> usize {
         self.socks.len()
@@ -184,7 +274,7 @@ impl Sources {
 
 impl Drop for Sources {
     fn drop(&mut self) {
-        // Only after an abnormal teardown: the handles are the reactor's, never closed here.
+        // Sockets are the reactor's, never closed here; pipes are ours and close as they drop.
         for (_, entry) in self.socks.drain() {
             entry.source.forget();
         }

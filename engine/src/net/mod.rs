@@ -2,6 +2,8 @@
 
 mod connector;
 mod io_traits;
+#[cfg(windows)]
+mod pipe;
 mod server;
 mod socket;
 mod sys;

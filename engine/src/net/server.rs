@@ -14,7 +14,7 @@ use crate::executor::context::{self, CoreCtx};
 use crate::executor::remote::Message;
 use crate::reactor::listener_closed;
 use crate::runtime::{Closable, RuntimeHandle};
-use crate::sys::{self as os, OwnedSock};
+use crate::sys::{self as os, ListenSock, OwnedSock};
 
 /// A server listening on every core of a runtime.
 ///
@@ -115,7 +115,7 @@ enum ListenAddr {
 /// One core's view of the listening socket.
 enum PerCore {
     /// Listening; that core has not accepted yet.
-    Unclaimed(Arc<OwnedSock>),
+    Unclaimed(Arc<ListenSock>),
     /// Registered with the core's reactor.
     Registered { slot: usize, id: u64 },
     /// Closed.
@@ -166,7 +166,7 @@ impl Server {
             .ok_or_else(|| io::Error::other("bound address is not IP"))?;
         let per_core = fds
             .into_iter()
-            .map(|fd| PerCore::Unclaimed(Arc::new(fd)))
+            .map(|fd| PerCore::Unclaimed(Arc::new(ListenSock::from(fd))))
             .collect();
         Self::new(runtime, ListenAddr::Tcp(bound), per_core, single)
     }
@@ -193,7 +193,19 @@ impl Server {
         options: ListenOptions,
     ) -> io::Result<Server> {
         let path = path.as_ref();
-        let fd = Arc::new(sys::bind_unix(path, options.backlog)?);
+        let (fd, first_core_only) = sys::bind_ipc(path, options.backlog)?;
+        let fd = Arc::new(fd);
+        if first_core_only {
+            // A Windows named pipe: its instances are tied to the completion port of the
+            // core that creates them, so core 0 serves them all.
+            let per_core = (0..runtime.cores())
+                .map(|i| match i {
+                    0 => PerCore::Unclaimed(fd.clone()),
+                    _ => PerCore::Closed,
+                })
+                .collect();
+            return Self::new(runtime, ListenAddr::Unix(path.to_owned()), per_core, false);
+        }
         let n = if options.single_acceptor {
             1
         } else {
@@ -460,7 +472,7 @@ impl Inner {
             }
         }
         if let ListenAddr::Unix(path) = &self.addr {
-            if !sys::is_abstract(path) {
+            if !sys::is_abstract(path) && !sys::is_pipe_path(path) {
                 let _ = std::fs::remove_file(path);
             }
         }

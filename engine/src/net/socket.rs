@@ -89,7 +89,7 @@ impl Socket {
     }
 
     /// Connects to a Unix domain socket at `path` (a leading NUL byte names a Linux abstract
-    /// socket).
+    /// socket); on Windows, to the named pipe `\\.\pipe\NAME` or `\\?\pipe\NAME`.
     ///
     /// # Errors
     ///
@@ -100,6 +100,10 @@ impl Socket {
     ///
     /// When called from a thread that is not a corenet core.
     pub async fn connect_unix(path: impl AsRef<Path>) -> io::Result<Socket> {
+        #[cfg(windows)]
+        if super::sys::is_pipe_path(path.as_ref()) {
+            return super::pipe::connect(path.as_ref()).await;
+        }
         let addr = super::sys::unix_addr(path.as_ref())?;
         let socket = stream_socket(Domain::UNIX, None)?;
         Self::connect_socket(socket, addr).await

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use crate::sys::OwnedSock;
+use crate::sys::{ListenSock, OwnedSock};
 
 /// Whether several sockets can listen on one port with the kernel spreading connections
 /// (SO_REUSEPORT). Windows has no such option: one socket listens there.
@@ -113,4 +113,26 @@ pub(crate) fn bind_unix(path: &Path, backlog: i32) -> io::Result<OwnedSock> {
     socket.bind(&addr)?;
     socket.listen(backlog)?;
     Ok(OwnedSock::from(socket))
+}
+
+/// What a "Unix path" server listens on here, and whether only core 0 may serve it: a Unix
+/// domain socket (every core), or on Windows a named pipe for `\\.\pipe\` and
+/// `\\?\pipe\` names (core 0).
+pub(crate) fn bind_ipc(path: &Path, backlog: i32) -> io::Result<(ListenSock, bool)> {
+    #[cfg(windows)]
+    if crate::sys::is_pipe_path(path) {
+        return Ok((crate::sys::bind_pipe(path)?, true));
+    }
+    Ok((ListenSock::from(bind_unix(path, backlog)?), false))
+}
+
+/// Whether `path` names a Windows named pipe (never on Unix).
+pub(crate) fn is_pipe_path(path: &Path) -> bool {
+    #[cfg(windows)]
+    return crate::sys::is_pipe_path(path);
+    #[cfg(not(windows))]
+    {
+        let _ = path;
+        false
+    }
 }

@@ -8,7 +8,7 @@ use super::conn::set_waker;
 use super::listener::Listener;
 use super::{Reactor, stats};
 use crate::backend::{Completion, Op, OpKind, Token};
-use crate::sys::{self, OwnedSock, RawSock};
+use crate::sys::{self, ListenSock, RawSock};
 
 impl Reactor {
     /// Registers a listening socket on this core; returns its slot and id.
@@ -16,7 +16,7 @@ impl Reactor {
     /// # Errors
     ///
     /// When the core is draining for shutdown.
-    pub(crate) fn add_listener(&mut self, socket: Arc<OwnedSock>) -> io::Result<(usize, u64)> {
+    pub(crate) fn add_listener(&mut self, socket: Arc<ListenSock>) -> io::Result<(usize, u64)> {
         if self.draining {
             return Err(listener_closed());
         }
@@ -46,11 +46,8 @@ impl Reactor {
         set_waker(&mut l.waker, cx.waker());
         if !l.armed {
             l.armed = true;
-            let fd = l.fd;
-            self.push(Op::AcceptMulti {
-                fd,
-                token: Token::new(OpKind::Accept, slot),
-            });
+            let op = sys::accept_op(&l.socket, l.fd, Token::new(OpKind::Accept, slot));
+            self.push(op);
         }
         Poll::Pending
     }
@@ -59,15 +56,16 @@ impl Reactor {
         let slot = c.token.slot();
         let Some(l) = self.listeners.get_mut(slot) else {
             if c.result >= 0 {
-                // SAFETY: a descriptor accepted for a listener that no longer exists is ours.
-                unsafe { sys::close(sys::sock_from_result(c.result)) };
+                // Accepted for a listener that no longer exists: ours to close.
+                self.close_sock(sys::sock_from_result(c.result));
             }
             return;
         };
+        let mut unwanted = None;
         if c.result >= 0 {
             if l.closed {
-                // SAFETY: accepted after the listener was released; nobody else has it.
-                unsafe { sys::close(sys::sock_from_result(c.result)) };
+                // Accepted after the listener was released; nobody else has it.
+                unwanted = Some(sys::sock_from_result(c.result));
             } else {
                 stats::add(&self.counters.accepted, 1);
                 l.queue.push_back(Ok(sys::sock_from_result(c.result)));
@@ -82,6 +80,9 @@ impl Reactor {
         if let Some(w) = l.waker.take() {
             w.wake();
         }
+        if let Some(fd) = unwanted {
+            self.close_sock(fd);
+        }
         self.maybe_close_listener(slot);
     }
 
@@ -95,12 +96,15 @@ impl Reactor {
             // An accept() waiting on it returns the "closed" error.
             w.wake();
         }
-        l.close_queued();
+        let queued: Vec<RawSock> = l.queue.drain(..).flatten().collect();
         if l.armed && !l.cancelling {
             l.cancelling = true;
             self.push(Op::Cancel {
                 target: Token::new(OpKind::Accept, slot),
             });
+        }
+        for fd in queued {
+            self.close_sock(fd);
         }
         self.maybe_close_listener(slot);
     }
@@ -111,10 +115,13 @@ impl Reactor {
             .get(slot)
             .is_some_and(|l| l.closed && !l.armed)
         {
-            let mut l = self.listeners.remove(slot);
-            l.close_queued();
+            let l = self.listeners.remove(slot);
+            for fd in l.queue.into_iter().flatten() {
+                self.close_sock(fd);
+            }
             // The accept on it has completed: let go of the socket (closing it if we held the
-            // last reference).
+            // last reference). A driver that owns the listener (a pipe server) closes it now.
+            self.driver.close(l.fd);
             drop(l.socket);
         }
     }

@@ -144,9 +144,9 @@ impl Reactor {
                     self.write_pool.give(v);
                 }
             }
-            // SAFETY: every op on fd has completed (can_close), so no op can run on a reused
-            // descriptor number; we own fd.
-            unsafe { sys::close(conn.fd) };
+            // Every op on fd has completed (can_close), so no op can run on a reused
+            // descriptor number.
+            self.close_sock(conn.fd);
         }
     }
 }

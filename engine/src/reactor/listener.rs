@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::task::Waker;
 
-use crate::sys::{self, OwnedSock, RawSock};
+use crate::sys::{self, ListenSock, RawSock};
 
 /// Per-core state of one listening socket.
 pub(crate) struct Listener {
@@ -13,7 +13,7 @@ pub(crate) struct Listener {
     pub(crate) fd: RawSock,
     /// Keeps the socket open while this core may still accept on it. A socket shared by
     /// several cores (Unix) closes when the last of them lets go.
-    pub(crate) socket: Arc<OwnedSock>,
+    pub(crate) socket: Arc<ListenSock>,
     /// Accepted descriptors (or `errno`s) not yet taken by `accept()`.
     pub(crate) queue: VecDeque<Result<RawSock, i32>>,
     /// The multishot accept is in flight.
@@ -26,24 +26,16 @@ pub(crate) struct Listener {
 }
 
 impl Listener {
-    pub(crate) fn new(id: u64, socket: Arc<OwnedSock>) -> Self {
+    pub(crate) fn new(id: u64, socket: Arc<ListenSock>) -> Self {
         Listener {
             id,
-            fd: sys::as_raw(&socket),
+            fd: sys::listener_raw(&socket),
             socket,
             queue: VecDeque::new(),
             armed: false,
             cancelling: false,
             closed: false,
             waker: None,
-        }
-    }
-
-    /// Closes every accepted descriptor nobody took.
-    pub(crate) fn close_queued(&mut self) {
-        for fd in self.queue.drain(..).flatten() {
-            // SAFETY: fd came from accept and was never handed out, so we own it.
-            unsafe { sys::close(fd) };
         }
     }
 }

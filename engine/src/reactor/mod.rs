@@ -194,6 +194,15 @@ impl Reactor {
         self.conns.len()
     }
 
+    /// Closes a socket (or pipe) that has no op in flight: the driver if it owns the
+    /// handle, else here.
+    pub(crate) fn close_sock(&mut self, fd: sys::RawSock) {
+        if !self.driver.close(fd) {
+            // SAFETY: the reactor owns fd and no op is in flight on it (callers' contract).
+            unsafe { sys::close(fd) };
+        }
+    }
+
     pub(crate) fn shutdown(&mut self) {
         self.stop_accepting();
         let conns: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
@@ -220,9 +229,9 @@ impl Reactor {
             std::mem::forget(std::mem::take(&mut self.listeners));
             return;
         }
-        for conn in self.conns.drain() {
-            // SAFETY: no op is in flight on it (checked above) and we own it.
-            unsafe { sys::close(conn.fd) };
+        let fds: Vec<_> = self.conns.drain().map(|c| c.fd).collect();
+        for fd in fds {
+            self.close_sock(fd);
         }
     }
 }

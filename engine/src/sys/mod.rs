@@ -19,16 +19,6 @@ mod windows;
 #[cfg(windows)]
 pub use windows::*;
 
-/// Closes a socket handle the reactor owns.
-///
-/// # Safety
-///
-/// `sock` must be open and owned by the caller, and no op may be in flight on it.
-pub(crate) unsafe fn close(sock: RawSock) {
-    // SAFETY: the caller owns `sock`; dropping the owned handle closes it.
-    drop(unsafe { owned(sock) });
-}
-
 /// Half-closes (`Shutdown::Write`) or fully shuts down (`Shutdown::Both`) a socket; errors
 /// (a peer already gone) are of no use to the caller and are dropped.
 ///

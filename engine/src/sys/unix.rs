@@ -8,6 +8,22 @@ use std::ptr::NonNull;
 pub type RawSock = RawFd;
 /// An owned socket handle.
 pub(crate) type OwnedSock = OwnedFd;
+/// What a server listens on: a listening socket.
+pub(crate) type ListenSock = OwnedFd;
+
+/// The raw handle a listener's ops name.
+pub(crate) fn listener_raw(l: &ListenSock) -> RawSock {
+    l.as_raw_fd()
+}
+
+/// The op that accepts on listener `l` (raw handle `fd`).
+pub(crate) fn accept_op(
+    _l: &ListenSock,
+    fd: RawSock,
+    token: crate::backend::Token,
+) -> crate::backend::Op {
+    crate::backend::Op::AcceptMulti { fd, token }
+}
 
 /// The op was cancelled.
 pub(crate) const ECANCELED: i32 = libc::ECANCELED;
@@ -17,6 +33,16 @@ pub(crate) const EINVAL: i32 = libc::EINVAL;
 pub(crate) const ENOBUFS: i32 = libc::ENOBUFS;
 /// The kernel touched memory it had no right to (a use-after-free caught).
 pub(crate) const EFAULT: i32 = libc::EFAULT;
+
+/// Closes a descriptor the reactor owns.
+///
+/// # Safety
+///
+/// `sock` must be open and owned by the caller, and no op may be in flight on it.
+pub(crate) unsafe fn close(sock: RawSock) {
+    // SAFETY: the caller owns `sock`; dropping the owned handle closes it.
+    drop(unsafe { owned(sock) });
+}
 
 /// Takes ownership of a raw handle.
 ///
@@ -41,11 +67,6 @@ pub(crate) unsafe fn borrow<'a>(sock: RawSock) -> BorrowedFd<'a> {
 /// Gives up ownership of a socket, returning its raw handle.
 pub(crate) fn into_raw(sock: impl Into<OwnedSock>) -> RawSock {
     sock.into().into_raw_fd()
-}
-
-/// The raw handle of an owned socket (still owned by it).
-pub(crate) fn as_raw(sock: &OwnedSock) -> RawSock {
-    sock.as_raw_fd()
 }
 
 /// `len` zeroed, page-aligned bytes from a private anonymous mapping.
