@@ -26,26 +26,7 @@ use corenet::{Backend, Server};
 backend_tests! {
     stalled_readers_keep_memory_bounded_async_face(secs(180));
     stalled_readers_keep_memory_bounded_node_face(secs(180));
-}
-
-// Known engine bug (docs/reliability.md, "pause"): a socket that stops reading keeps the ring
-// buffers its multishot receive filled before the cancel landed — with a tiny pool, all of
-// them — and compaction only happens when the user reads, so every other connection stays
-// starved (ENOBUFS) until the paused one resumes. Run with `--ignored` to see it.
-#[test]
-#[ignore = "engine bug: a paused socket's queued ring buffers starve the others (docs/reliability.md)"]
-fn uring_pause_one_socket_does_not_starve_the_others() {
-    common::watchdog("uring_pause", secs(120), || {
-        pause_one_socket_does_not_starve_the_others(Backend::IoUring)
-    });
-}
-
-#[test]
-#[ignore = "engine bug: a paused socket's queued ring buffers starve the others (docs/reliability.md)"]
-fn compat_pause_one_socket_does_not_starve_the_others() {
-    common::watchdog("compat_pause", secs(120), || {
-        pause_one_socket_does_not_starve_the_others(Backend::Compat)
-    });
+    pause_one_socket_does_not_starve_the_others(secs(120));
 }
 
 /// The RSS-measuring tests run one at a time.

@@ -8,9 +8,12 @@
 //! by hyper's HTTP/1.1 connection state machine (keep-alive and pipelined requests included)
 //! on the core that accepted it: the socket is wrapped in a [`corenet::SocketStream`]
 //! (tokio's `AsyncRead`/`AsyncWrite`, feature `tokio-io`) and then in hyper-util's `TokioIo`
-//! (hyper's own I/O traits). No tokio runtime runs: hyper's HTTP/1 server needs none.
-//! SIGINT or SIGTERM stops accepting at once, lets open connections finish for up to 5 s,
-//! and exits 0.
+//! (hyper's own I/O traits). No tokio runtime runs: hyper's HTTP/1 server needs none (only
+//! `with_upgrades` would want an executor). hyper's header-read timeout stays off: its timers
+//! must be `Send`, and corenet's are per-core (wrapping `serve_connection` in
+//! `corenet::timeout` bounds a whole connection instead). SIGINT or SIGTERM stops accepting
+//! at once, lets open connections finish for up to 5 s (idle keep-alive connections are
+//! closed at that deadline), and exits 0.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

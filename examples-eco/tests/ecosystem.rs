@@ -1,6 +1,7 @@
 //! hyper and rustls on corenet, both ends, both backends: a hyper HTTP/1.1 server and a hyper
 //! client (keep-alive) plus raw pipelined requests, and a rustls server and client echoing
-//! 256 KiB, all through `SocketStream` on corenet cores. Each test runs under a watchdog.
+//! 256 KiB, all through `SocketStream` on corenet cores; and tokio-based work awaited from a
+//! corenet task through a tokio runtime handle. Each test runs under a watchdog.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -191,6 +192,46 @@ fn rustls_echo_both_ends(backend: Backend) {
     assert!(echoed == data, "the echo differs from what was sent");
 }
 
+/// The tokio bridge (examples/tokio_bridge.rs): a corenet task spawns tokio-based work (a
+/// tokio timer and `TcpStream`) onto a tokio runtime and awaits the `JoinHandle`, while its
+/// own core serves the connection that work makes.
+fn tokio_bridge_join_handle(backend: Backend) {
+    let tokio_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let tokio = tokio_rt.handle().clone();
+    let rt = runtime(backend);
+    let server = Server::bind(&rt.handle(), "127.0.0.1:0".parse().unwrap()).expect("bind");
+    server.serve(|socket| async move {
+        while let Ok(Some(chunk)) = socket.read().await {
+            if socket.write(&chunk.to_ascii_uppercase()).await.is_err() {
+                return;
+            }
+        }
+        let _ = socket.shutdown().await;
+    });
+    let addr = server.local_addr();
+    let replies = rt.block_on(0, move || async move {
+        let mut replies = Vec::new();
+        for i in 0..3 {
+            let call = tokio.spawn(async move {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                let mut stream = tokio::net::TcpStream::connect(addr).await?;
+                stream.write_all(format!("call {i}").as_bytes()).await?;
+                stream.shutdown().await?;
+                let mut reply = String::new();
+                stream.read_to_string(&mut reply).await?;
+                Ok::<_, std::io::Error>(reply)
+            });
+            replies.push(call.await.expect("the tokio task").expect("the call"));
+        }
+        replies
+    });
+    assert_eq!(replies, ["CALL 0", "CALL 1", "CALL 2"]);
+}
+
 /// `uring_<name>` and `compat_<name>` tests for each `fn name(Backend)` listed, each under
 /// a watchdog of the given seconds.
 macro_rules! both_backends {
@@ -219,4 +260,5 @@ both_backends! {
     hyper_client_keep_alive(60);
     hyper_pipelined_requests(60);
     rustls_echo_both_ends(60);
+    tokio_bridge_join_handle(60);
 }

@@ -7,6 +7,8 @@
 
 mod ops;
 mod sources;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -84,11 +86,16 @@ impl CompatDriver {
     ///
     /// The poller's or the waker's creation error.
     pub fn new(config: &DriverConfig, pool: Rc<BufPool>) -> io::Result<CompatDriver> {
+        Self::with_events(config.ring_entries as usize, pool)
+    }
+
+    /// A driver taking up to `events` events per poll.
+    fn with_events(events: usize, pool: Rc<BufPool>) -> io::Result<CompatDriver> {
         let poll = Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), WAKE)?;
         Ok(CompatDriver {
             poll,
-            events: Events::with_capacity((config.ring_entries as usize).max(1)),
+            events: Events::with_capacity(events.max(1)),
             unpark: Arc::new(WakerUnpark(waker)),
             free: (0..pool.count()).rev().collect(),
             pool,

@@ -186,6 +186,15 @@ pub(crate) unsafe fn send(source: &Source, msg: *const SendSlot) -> Step {
     }
 }
 
+fn is_reset(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionRefused
+    )
+}
+
 /// Starts a connect, or (once started) reads its outcome after the socket turned writable.
 ///
 /// # Safety
@@ -205,7 +214,15 @@ pub(crate) unsafe fn connect(
             Ok(Some(e)) | Err(e) => Step::Final(-code(&e)),
             Ok(None) => match stream.peer_addr() {
                 Ok(_) => Step::Final(0),
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => Step::Wait,
+                // Still connecting, or connected and already gone (a listener that closed
+                // with us in its backlog; Wine then has no peer address): a peek tells them
+                // apart, and a socket that is gone raises no further event to wait for.
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => match stream.peek(&mut [0]) {
+                    // Connected, and the peer already closed: the receive will see the end.
+                    Ok(_) => Step::Final(0),
+                    Err(e) if is_reset(&e) => Step::Final(-code(&e)),
+                    _ => Step::Wait,
+                },
                 Err(e) => Step::Final(-code(&e)),
             },
         };

@@ -109,6 +109,11 @@ impl BufPool {
         n
     }
 
+    /// Buffers no chunk holds: in the ring, or returned and about to go back to it.
+    pub(crate) fn free(&self) -> u32 {
+        u32::from(self.count).saturating_sub(self.alive.get())
+    }
+
     /// Whether so many chunks are alive that new hand-overs should copy.
     pub(crate) fn under_pressure(&self) -> bool {
         self.alive.get() > self.budget

@@ -121,12 +121,15 @@ impl Conn {
         self.released && !self.ops_in_flight() && self.flushed()
     }
 
-    /// Whether a receive should be (re-)armed now.
-    pub(crate) fn wants_recv(&self, cap: usize) -> bool {
+    /// Whether a receive should be (re-)armed now: the queue is under its cap both in chunks
+    /// and in bytes (`cap_bytes`; a queue compacted under pressure holds few chunks but many
+    /// bytes, and must not grow past what `cap` ring buffers would hold).
+    pub(crate) fn wants_recv(&self, cap: usize, cap_bytes: usize) -> bool {
         !self.released
             && self.rx_state == RxState::Idle
             && self.rx_end.is_none()
             && self.rx.len() < cap
+            && self.rx.iter().map(|c| c.len()).sum::<usize>() < cap_bytes
     }
 
     pub(crate) fn wake_reader(&mut self) {

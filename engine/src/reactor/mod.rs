@@ -103,7 +103,7 @@ impl Reactor {
     // ---- the loop turn -------------------------------------------------------------------
 
     /// Step 2 of a turn: one send per written socket, returned buffers back to the driver,
-    /// and as many starved receives re-armed as buffers came back.
+    /// and starved receives re-armed: as many as buffers came back, or as the ring holds free.
     pub(crate) fn flush(&mut self) {
         let dirty = std::mem::take(&mut self.dirty);
         for &slot in &dirty {
@@ -112,7 +112,12 @@ impl Reactor {
         self.dirty = dirty;
         self.dirty.clear();
         let returned = self.driver.recycle(&self.pool);
-        for _ in 0..returned {
+        let cap_bytes = self.rx_cap_bytes();
+        // A receive whose ENOBUFS is reaped after the buffers it waits for came back would
+        // wait for a return that may never come (every other socket idle or starved too): so
+        // re-arm as many as buffers came back, or as the ring holds free, if more.
+        let rearm = returned.max(self.pool.free() as usize);
+        for _ in 0..rearm {
             let Some(slot) = self.starved.pop_front() else {
                 break;
             };
@@ -123,7 +128,7 @@ impl Reactor {
                 continue;
             }
             conn.rx_state = RxState::Idle;
-            if conn.wants_recv(self.limits.rx_cap) {
+            if conn.wants_recv(self.limits.rx_cap, cap_bytes) {
                 self.arm_recv(slot);
             } else {
                 self.maybe_close(slot);

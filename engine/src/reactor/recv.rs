@@ -23,6 +23,7 @@ impl Reactor {
     pub(super) fn on_recv(&mut self, c: Completion) {
         let slot = c.token.slot();
         let cap = self.limits.rx_cap;
+        let cap_bytes = self.rx_cap_bytes();
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
@@ -30,6 +31,19 @@ impl Reactor {
             stats::add(&self.counters.bytes_in, chunk.len() as u64);
             if !conn.released {
                 conn.rx.push_back(chunk);
+                if conn.rx.len() >= cap
+                    && self.pool.under_pressure()
+                    && conn.rx.iter().any(Chunk::is_ring_buffer)
+                {
+                    // A reader that is behind — or paused, and may stay so — must not sit on
+                    // ring buffers while the pool runs dry: its multishot receive can fill
+                    // many before the cancel lands, starving every other connection until it
+                    // reads. Copy its queue out of the ring (one copy, under pressure only).
+                    let first = conn.rx.pop_front().expect("a chunk was just queued");
+                    let merged = compact(first, &mut conn.rx);
+                    conn.rx.push_back(merged);
+                    stats::add(&self.counters.compactions, 1);
+                }
                 conn.wake_reader();
             }
         } else if c.result == 0 {
@@ -55,7 +69,7 @@ impl Reactor {
                 self.starved.push_back(slot);
             } else {
                 conn.rx_state = RxState::Idle;
-                if conn.wants_recv(cap) {
+                if conn.wants_recv(cap, cap_bytes) {
                     self.arm_recv(slot);
                 }
             }
@@ -74,6 +88,7 @@ impl Reactor {
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<Option<Chunk>>> {
         let cap = self.limits.rx_cap;
+        let cap_bytes = self.rx_cap_bytes();
         let conn = &mut self.conns[slot];
         if let Some(chunk) = conn.rx.pop_front() {
             let chunk = if chunk.is_ring_buffer() && self.pool.under_pressure() {
@@ -82,7 +97,7 @@ impl Reactor {
             } else {
                 chunk
             };
-            if conn.wants_recv(cap) {
+            if conn.wants_recv(cap, cap_bytes) {
                 self.arm_recv(slot);
             }
             return Poll::Ready(Ok(Some(chunk)));
@@ -93,10 +108,18 @@ impl Reactor {
             None => {}
         }
         set_waker(&mut conn.read_waker, cx.waker());
-        if conn.wants_recv(cap) {
+        if conn.wants_recv(cap, cap_bytes) {
             self.arm_recv(slot);
         }
         Poll::Pending
+    }
+}
+
+impl Reactor {
+    /// The most bytes a connection's receive queue holds before its receive stops: `cap`
+    /// full ring buffers.
+    pub(super) fn rx_cap_bytes(&self) -> usize {
+        self.limits.rx_cap.saturating_mul(self.pool.size() as usize)
     }
 }
 
