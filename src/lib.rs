@@ -6,7 +6,7 @@
 //! | Linux 6.0+ (6.1+ for DEFER_TASKRUN) | io_uring: multishot accept, buffer-ring multishot receive, one batched `sendmsg` per socket per loop turn | one per core (SO_REUSEPORT) | Unix sockets, abstract names |
 //! | Linux without a usable io_uring (old kernel, seccomp, `kernel.io_uring_disabled`) | compat (mio: epoll), chosen automatically and logged | one per core (SO_REUSEPORT) | Unix sockets, abstract names |
 //! | macOS | compat (mio: kqueue) | one, connections spread over the cores | Unix sockets |
-//! | Windows | compat (mio: IOCP) | one, connections spread over the cores | named pipes: not yet |
+//! | Windows | compat (mio: IOCP) | one, connections spread over the cores | named pipes (`\\.\pipe\…`, `\\?\pipe\…`) through `bind_unix` / `connect_unix` |
 //!
 //! [`Builder::backend`] or `CORENET_BACKEND=uring|compat` force a choice;
 //! [`Runtime::backend`](corenet_engine::Runtime::backend) says which runs.
