@@ -25,7 +25,10 @@
 //!    memory they point into.
 //! 7. **Descriptors are the reactor's.** The reactor may close an fd as soon as the final
 //!    completion of the last op on it has been reported, so a driver that registers fds with
-//!    a poller (readiness backends) deregisters before reporting that completion. Accepted
+//!    a poller (readiness backends) deregisters before reporting that completion. The one
+//!    exception is a handle the driver owns (Windows named pipes, whose overlapped I/O mio
+//!    finishes on its own): the reactor closes every fd through [`Driver::close`] first, and
+//!    such a driver closes it there. Accepted
 //!    fds are close-on-exec; whether they are blocking is the driver's choice, so the reactor
 //!    makes no blocking syscall on them.
 //!
