@@ -10,12 +10,14 @@ use std::time::Duration;
 
 use common::backends::{builder, start};
 use common::secs;
+use corenet::net::{self, Address, ConnectArgs, ListenArgs, ServerOptions};
 use corenet::{Backend, Server, Socket};
 
 backend_tests! {
     pipe_echo_to_std_and_corenet_clients(secs(60));
     pipe_missing_is_not_found(secs(30));
     pipe_name_taken_is_eaddrinuse(secs(30));
+    node_face_pipe_echo(secs(30));
 }
 
 fn pipe_name(backend: Backend, what: &str) -> String {
@@ -139,4 +141,44 @@ fn pipe_name_taken_is_eaddrinuse(backend: Backend) {
     let _server = Server::bind_unix(&rt.handle(), &name).unwrap();
     let err = Server::bind_unix(&rt.handle(), &name).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(10048), "WSAEADDRINUSE: {err}");
+}
+
+/// The Node face over a pipe: `listen(path)`, `address()`, `net::connect(path)`, data both
+/// ways, `destroy`, `close`.
+fn node_face_pipe_echo(backend: Backend) {
+    let rt = start(backend, builder(1));
+    let name = pipe_name(backend, "node");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = name.clone();
+    rt.block_on(0, move || async move {
+        let server = net::create_server(ServerOptions::default(), || {
+            |s: &net::Socket| {
+                s.on_data(|s, d| {
+                    s.write(d);
+                });
+            }
+        });
+        server.listen(ListenArgs::path(&path)).unwrap();
+        let address = server.address();
+        let client = net::connect(ConnectArgs::path(&path));
+        client.on_connect(|s| {
+            s.write(b"hello, pipe");
+        });
+        let got = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let g = got.clone();
+        client.on_data(move |s, d| {
+            g.borrow_mut().extend_from_slice(d);
+            if g.borrow().len() >= 11 {
+                s.destroy(None);
+            }
+        });
+        client.on_close(move |_, had_error| {
+            server.close();
+            let text = String::from_utf8_lossy(&got.borrow()).into_owned();
+            let _ = tx.send((address.clone(), text, had_error));
+        });
+    });
+    let (address, text, had_error) = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert_eq!(address, Some(Address::Pipe(name.into())));
+    assert_eq!((text.as_str(), had_error), ("hello, pipe", false));
 }
