@@ -178,6 +178,13 @@ impl Server {
     ///
     /// `EADDRINUSE` if the path exists, `EINVAL` if it is longer than the platform allows
     /// (107 bytes on Linux; never silently truncated), `EACCES`/`ENOENT` for the directory.
+    ///
+    /// # Platform behaviour
+    ///
+    /// On Windows, `\\.\pipe\NAME` and `\\?\pipe\NAME` are named pipes (`EADDRINUSE` when
+    /// the name is taken), served by core 0: a pipe instance is tied to the completion port
+    /// of the core that creates it. Other paths would be AF_UNIX sockets, which the compat
+    /// backend does not support there.
     pub fn bind_unix(runtime: &RuntimeHandle, path: impl AsRef<Path>) -> io::Result<Server> {
         Self::bind_unix_with(runtime, path, ListenOptions::default())
     }
