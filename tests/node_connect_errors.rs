@@ -30,7 +30,7 @@ backend_tests! {
 }
 
 /// Collects `'error'` (code, syscall, address, port, message) and whether `'connect'` came.
-fn error_report(s: &Socket, log: node_support::Log, done: Box<dyn Fn()>) {
+fn error_report(s: &Socket, log: node_support::Log, done: node_support::Done) {
     let l = log.clone();
     s.on_connect(move |_| push(&l, "connect"));
     let l = log.clone();

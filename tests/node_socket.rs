@@ -2,18 +2,19 @@
 //! the test it follows), on both backends.
 
 mod common;
+mod node_support;
 
 use std::cell::RefCell;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::rc::Rc;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use common::backends::{builder, start};
 use common::secs;
 use corenet::Backend;
 use corenet::net::{self, ConnectArgs, Encoding};
+use node_support::{std_echo, with_log};
 
 backend_tests! {
     client_event_order_on_success(secs(30));
@@ -33,47 +34,6 @@ backend_tests! {
 #[cfg(unix)]
 backend_tests! {
     connect_to_unix_path(secs(30));
-}
-
-type Log = Rc<RefCell<Vec<String>>>;
-
-/// Runs `f(log, done)` on core 0 and returns the log once `done` was called (10 s max).
-fn with_log(
-    rt: &corenet::Runtime,
-    f: impl FnOnce(Log, Box<dyn Fn()>) + Send + 'static,
-) -> Vec<String> {
-    let (tx, rx) = mpsc::channel();
-    rt.block_on(0, move || async move {
-        let log: Log = Rc::default();
-        let out = log.clone();
-        f(
-            log,
-            Box::new(move || tx.send(out.borrow().clone()).unwrap()),
-        );
-    });
-    rx.recv_timeout(Duration::from_secs(10))
-        .expect("the test's events completed")
-}
-
-/// A std echo server that half-closes after the peer does.
-fn std_echo() -> std::net::SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { return };
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = s.read(&mut buf) {
-                    if n == 0 || s.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-                let _ = s.shutdown(std::net::Shutdown::Write);
-            });
-        }
-    });
-    addr
 }
 
 /// test-net-connect-options / sequences in node-net-api.md §5: connect, ready, data, end,

@@ -3,6 +3,7 @@
 //! `node-net-tests.md`; each test names the Node test it follows), on both backends.
 
 mod common;
+mod node_support;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -12,7 +13,8 @@ use std::time::Duration;
 use common::backends::{builder, start};
 use common::secs;
 use corenet::Backend;
-use corenet::net::{self, Address, Server, ServerOptions, Socket};
+use corenet::net::{self, Address, ServerOptions, Socket};
+use node_support::{after, countdown, push, serve, with_log};
 
 backend_tests! {
     write_callbacks_all_run_once_in_order(secs(60));
@@ -30,88 +32,6 @@ backend_tests! {
 }
 
 // ---- helpers -----------------------------------------------------------------------------
-
-/// Events in the order they came.
-type Log = Rc<RefCell<Vec<String>>>;
-
-/// Appends `entry` to `log`.
-fn push(log: &Log, entry: impl Into<String>) {
-    log.borrow_mut().push(entry.into());
-}
-
-/// Sends the log back to the test thread (only the first call counts).
-type Done = Rc<dyn Fn()>;
-
-/// Runs `f(log, done)` on core 0 and returns the log once `done` was called (20 s max).
-fn with_log(rt: &corenet::Runtime, f: impl FnOnce(Log, Done) + Send + 'static) -> Vec<String> {
-    let (tx, rx) = mpsc::channel();
-    rt.block_on(0, move || async move {
-        let log: Log = Rc::default();
-        let out = log.clone();
-        f(
-            log,
-            Rc::new(move || {
-                let _ = tx.send(out.borrow().clone());
-            }),
-        );
-    });
-    rx.recv_timeout(Duration::from_secs(20))
-        .expect("the test's events completed")
-}
-
-/// A connection handler of [`serve`] (taken out while it runs).
-type Handler = Option<Box<dyn FnMut(&Socket)>>;
-
-thread_local! {
-    /// The connection handlers of the servers [`serve`] made on this thread, by index.
-    static HANDLERS: RefCell<Vec<Handler>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Node's `net.createServer(handler).listen(0, '127.0.0.1')`, for a one-core runtime: unlike
-/// `create_server`'s per-core factory, `handler` may share the test's `Rc` state (it is
-/// kept in a thread-local of core 0, where every connection is accepted).
-fn serve(handler: impl FnMut(&Socket) + 'static) -> (Server, u16) {
-    let index = HANDLERS.with(|h| {
-        let mut h = h.borrow_mut();
-        h.push(Some(Box::new(handler)));
-        h.len() - 1
-    });
-    let server = net::create_server(ServerOptions::default(), move || {
-        move |socket: &Socket| {
-            let taken = HANDLERS.with(|h| h.borrow_mut().get_mut(index).and_then(Option::take));
-            let Some(mut handler) = taken else {
-                panic!("a connection accepted off core 0 (use a one-core runtime)");
-            };
-            handler(socket);
-            HANDLERS.with(|h| h.borrow_mut()[index] = Some(handler));
-        }
-    });
-    server.listen((0, "127.0.0.1")).expect("listen");
-    let Some(Address::Tcp(addr)) = server.address() else {
-        panic!("no TCP address")
-    };
-    (server, addr.port())
-}
-
-/// `done` once this has been called `n` times.
-fn countdown(n: usize, done: Done) -> Done {
-    let left = Cell::new(n);
-    Rc::new(move || {
-        left.set(left.get().saturating_sub(1));
-        if left.get() == 0 {
-            done();
-        }
-    })
-}
-
-/// Runs `f` after `ms` milliseconds (Node's `setTimeout(f, ms)`), on this core.
-fn after(ms: u64, f: impl FnOnce() + 'static) {
-    corenet::spawn_local(async move {
-        corenet::sleep(Duration::from_millis(ms)).await;
-        f();
-    })
-    .detach();
-}
 
 /// Byte `i` of the `k`-th pattern buffer (distinct per buffer and position).
 fn pattern(k: usize, i: usize) -> u8 {

@@ -2,14 +2,14 @@
 
 #![allow(dead_code)]
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::rc::Rc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use corenet::net::{self, Address, ServerOptions, Socket};
+use corenet::net::{self, Address, Server, ServerOptions, Socket};
 
 /// Events in the order they came.
 pub type Log = Rc<RefCell<Vec<String>>>;
@@ -19,18 +19,18 @@ pub fn push(log: &Log, entry: impl Into<String>) {
     log.borrow_mut().push(entry.into());
 }
 
+/// Sends the log back to the test thread (only the first call counts).
+pub type Done = Rc<dyn Fn()>;
+
 /// Runs `f(log, done)` on core 0 and returns the log once `done` was called (20 s max).
-pub fn with_log(
-    rt: &corenet::Runtime,
-    f: impl FnOnce(Log, Box<dyn Fn()>) + Send + 'static,
-) -> Vec<String> {
+pub fn with_log(rt: &corenet::Runtime, f: impl FnOnce(Log, Done) + Send + 'static) -> Vec<String> {
     let (tx, rx) = mpsc::channel();
     rt.block_on(0, move || async move {
         let log: Log = Rc::default();
         let out = log.clone();
         f(
             log,
-            Box::new(move || {
+            Rc::new(move || {
                 let _ = tx.send(out.borrow().clone());
             }),
         );
@@ -109,4 +109,58 @@ pub fn temp_sock(name: &str) -> std::path::PathBuf {
     let path = std::env::temp_dir().join(format!("corenet-{}-{name}-{n}.sock", std::process::id()));
     let _ = std::fs::remove_file(&path);
     path
+}
+
+/// A connection handler of [`serve`] (taken out while it runs).
+type Handler = Option<Box<dyn FnMut(&Socket)>>;
+
+thread_local! {
+    /// The connection handlers of the servers [`serve`] made on this thread, by index.
+    static HANDLERS: RefCell<Vec<Handler>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Node's `net.createServer(handler).listen(0, '127.0.0.1')`, for a one-core runtime: unlike
+/// `create_server`'s per-core factory, `handler` may share the test's `Rc` state (it is
+/// kept in a thread-local of core 0, where every connection is accepted).
+pub fn serve(handler: impl FnMut(&Socket) + 'static) -> (Server, u16) {
+    let index = HANDLERS.with(|h| {
+        let mut h = h.borrow_mut();
+        h.push(Some(Box::new(handler)));
+        h.len() - 1
+    });
+    let server = net::create_server(ServerOptions::default(), move || {
+        move |socket: &Socket| {
+            let taken = HANDLERS.with(|h| h.borrow_mut().get_mut(index).and_then(Option::take));
+            let Some(mut handler) = taken else {
+                panic!("a connection accepted off core 0 (use a one-core runtime)");
+            };
+            handler(socket);
+            HANDLERS.with(|h| h.borrow_mut()[index] = Some(handler));
+        }
+    });
+    server.listen((0, "127.0.0.1")).expect("listen");
+    let Some(Address::Tcp(addr)) = server.address() else {
+        panic!("no TCP address")
+    };
+    (server, addr.port())
+}
+
+/// `done` once this has been called `n` times.
+pub fn countdown(n: usize, done: Done) -> Done {
+    let left = Cell::new(n);
+    Rc::new(move || {
+        left.set(left.get().saturating_sub(1));
+        if left.get() == 0 {
+            done();
+        }
+    })
+}
+
+/// Runs `f` after `ms` milliseconds (Node's `setTimeout(f, ms)`), on this core.
+pub fn after(ms: u64, f: impl FnOnce() + 'static) {
+    corenet::spawn_local(async move {
+        corenet::sleep(Duration::from_millis(ms)).await;
+        f();
+    })
+    .detach();
 }
