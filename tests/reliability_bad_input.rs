@@ -169,12 +169,7 @@ fn bystander(rt: &Runtime, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Res
 
 /// Where corenet differs from Node today: (case, what corenet gives). Reported by the test
 /// and in docs/reliability.md; a fix makes the case pass as expected.
-const KNOWN: &[(&str, &str)] = &[
-    // Node: `host || 'localhost'`; corenet looks up "" and fails.
-    ("connect to an empty host (Node: localhost)", "ENOTFOUND"),
-    // The async face's lookup error carries no errno, so it maps to UNKNOWN.
-    ("Socket::connect_host to an unresolvable host", "UNKNOWN"),
-];
+const KNOWN: &[(&str, &str)] = &[];
 
 fn bad_calls_give_node_codes_and_leave_others_alone(backend: Backend) {
     let rt = start(backend, builder(1));

@@ -132,7 +132,13 @@ impl Error {
                 out
             }
             None => {
-                let mut out = Error::new(code_for_kind(kind), kind);
+                // The system resolver's failures reach us without an errno.
+                let code = if syscall == "getaddrinfo" {
+                    "ENOTFOUND"
+                } else {
+                    code_for_kind(kind)
+                };
+                let mut out = Error::new(code, kind);
                 if out.0.code == "UNKNOWN" {
                     out.0.message = Some(err.to_string().into());
                 }

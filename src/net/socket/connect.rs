@@ -132,7 +132,7 @@ impl ConnectArgs {
     }
 
     /// The host: an IP address (connects at once) or a name (looked up first, off the core;
-    /// `'lookup'` reports it).
+    /// `'lookup'` reports it). Empty means `localhost`, as in Node.
     pub fn host(mut self, host: impl Into<String>) -> Self {
         if let Target::Tcp { host: h, .. } = &mut self.target {
             *h = host.into();
@@ -377,6 +377,12 @@ impl Socket {
         host: String,
         mut options: TcpOptions,
     ) -> Result<engine::Socket, Error> {
+        // Node: `host || 'localhost'`.
+        let host = if host.is_empty() {
+            "localhost".to_string()
+        } else {
+            host
+        };
         let ip = match host.parse::<IpAddr>() {
             Ok(ip) => ip,
             Err(_) => {
