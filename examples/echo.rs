@@ -105,8 +105,18 @@ fn main() -> ExitCode {
     // What each core did (scripts/bench-echo.sh reads these lines).
     for c in handle.stats() {
         eprintln!(
-            "echo: core {} stats: turns={} parks={} ops={} completions={} sends={} accepted={}",
-            c.core, c.turns, c.parks, c.ops, c.completions, c.sends, c.accepted
+            "echo: core {} stats: turns={} parks={} ops={} completions={} sends={} accepted={} \
+             recv_starved={} recv_paused={} compactions={}",
+            c.core,
+            c.turns,
+            c.parks,
+            c.ops,
+            c.completions,
+            c.sends,
+            c.accepted,
+            c.recv_starved,
+            c.recv_paused,
+            c.compactions
         );
     }
     ExitCode::SUCCESS

@@ -1,8 +1,9 @@
 //! Buffer-ring exhaustion through the Node face (the async face's run is echo.rs'
 //! `stress_1000_conns_tiny_ring`): 500 checksummed connections through 8 receive buffers of
 //! 1 KiB, a cap of 2 chunks per connection, and a 'data' handler that echoes each chunk, on
-//! both backends. Receives run dry (ENOBUFS) over and over; no byte is lost or reordered and
-//! nothing stalls once buffers return.
+//! both backends. The pool runs dry over and over (io_uring: receives end with ENOBUFS; compat:
+//! receives wait a park for buffers); no byte is lost or reordered and nothing stalls once
+//! buffers return.
 #![cfg(target_os = "linux")]
 
 mod common;
@@ -62,8 +63,13 @@ fn node_face_500_conns_through_8_buffers(backend: Backend) {
         report.total_bytes,
         stats.iter().map(|s| s.compactions).sum::<u64>()
     );
-    assert!(
-        starved > 0,
-        "{backend:?}: the pool never ran dry: {stats:?}"
-    );
+    // io_uring's receives end with ENOBUFS whenever the ring is empty. The compat driver
+    // lends buffers itself and, having lent some in a park, lets the other sockets wait for
+    // them in the next park instead (compat's own tests cover its ENOBUFS path).
+    if backend == Backend::IoUring {
+        assert!(
+            starved > 0,
+            "{backend:?}: the pool never ran dry: {stats:?}"
+        );
+    }
 }

@@ -8,6 +8,7 @@ use std::rc::Rc;
 use corenet_engine::driver::{BufPool, Completion, SendSlot, Token};
 use mio::Interest;
 
+use crate::budget::RecvBudget;
 use crate::registry::Role;
 use crate::sys;
 
@@ -101,6 +102,8 @@ pub(crate) struct RecvCtx<'a> {
     pub(crate) free: &'a mut Vec<u16>,
     /// An event reported the read side closed or in error.
     pub(crate) read_closed: bool,
+    /// How far this park may draw on the pool.
+    pub(crate) budget: RecvBudget,
 }
 
 /// Receives into free pool buffers until EAGAIN, end of stream, error, an empty pool or the
@@ -109,6 +112,9 @@ pub(crate) fn recv(fd: RawFd, token: Token, cx: RecvCtx<'_>, out: &mut Vec<Compl
     // Results are i32: a buffer larger than that could not report its length.
     let size = (cx.pool.size() as usize).min(i32::MAX as usize);
     for _ in 0..READS_PER_PARK {
+        if cx.budget.spent(cx.free.len()) {
+            return Step::Again;
+        }
         let Some(bid) = cx.free.pop() else {
             return starved(fd);
         };

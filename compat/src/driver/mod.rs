@@ -19,6 +19,7 @@ use corenet_engine::{Backend, DriverFactory};
 use mio::{Events, Poll};
 use slab::Slab;
 
+use crate::budget::RecvBudget;
 use crate::ops::{self, Kind, OpState, RecvCtx, Step};
 use crate::registry::Registrations;
 use crate::sys;
@@ -201,6 +202,7 @@ impl CompatDriver {
 
     /// Tries every op in the ready list once.
     fn run_ready(&mut self, out: &mut Vec<Completion>) {
+        let budget = RecvBudget::new(self.free.len(), usize::from(self.pool.reserve()));
         let mut ready = std::mem::take(&mut self.ready);
         while let Some(id) = ready.pop_front() {
             let op = &mut self.ops[id];
@@ -216,6 +218,7 @@ impl CompatDriver {
                             pool: &self.pool,
                             free: &mut self.free,
                             read_closed: self.fds.read_closed(fd),
+                            budget,
                         };
                         ops::recv(fd, token, cx, out)
                     }

@@ -1,5 +1,5 @@
 //! The backend contract, walked step by step on one driver over loopback TCP: chunks then
-//! end of stream, ENOBUFS without loss, cancels, the per-park read share, partial sends and
+//! end of stream, ENOBUFS without loss, the per-park buffer budget, cancels, the per-park read share, partial sends and
 //! waiting for writability, accepts, unpark from another thread.
 
 use std::io::{Read, Write};
@@ -124,6 +124,43 @@ fn empty_pool_ends_with_enobufs_and_loses_nothing() {
     assert!(out.is_empty(), "{out:?}");
     d.push(Op::Cancel { target: t });
     park_until(&mut d, &mut out, has_final(t));
+}
+
+#[test]
+fn a_park_lends_down_to_the_reserve_and_the_rest_read_in_the_next() {
+    // 4 buffers, a reserve of 1: one park lends 3; the 4th socket waits for the next park
+    // (no ENOBUFS), whose buffers came back in between.
+    let mut d = driver(4, 16);
+    assert_eq!(d.pool.reserve(), 1);
+    let pairs: Vec<_> = (0..4).map(|_| pair()).collect();
+    for (i, (peer, sock)) in pairs.iter().enumerate() {
+        (&*peer).write_all(&[i as u8; 8]).unwrap();
+        d.push(Op::RecvMulti {
+            fd: sock.as_raw_fd(),
+            token: recv_token(i),
+        });
+    }
+    // Let every byte arrive before the park that reads them.
+    std::thread::sleep(Duration::from_millis(50));
+    let mut out = Vec::new();
+    d.park(Wait::Poll, &mut out).unwrap();
+    assert_eq!(
+        out.iter().filter(|c| c.chunk.is_some()).count(),
+        3,
+        "{out:?}"
+    );
+    assert!(out.iter().all(|c| c.more), "nothing ends: {out:?}");
+    drop(out);
+    let pool = d.pool.clone();
+    assert_eq!(d.recycle(&pool), 3);
+    let mut out = Vec::new();
+    d.park(Wait::Poll, &mut out).unwrap();
+    assert_eq!(
+        out.iter().filter(|c| c.chunk.is_some()).count(),
+        1,
+        "{out:?}"
+    );
+    assert!(out.iter().all(|c| c.more), "nothing ends: {out:?}");
 }
 
 #[test]

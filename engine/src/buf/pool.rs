@@ -114,6 +114,14 @@ impl BufPool {
         u32::from(self.count).saturating_sub(self.alive.get())
     }
 
+    /// Buffers a readiness driver should leave free when it can: once more than
+    /// `count() - reserve()` chunks are alive the reactor copies hand-overs out of the pool, so
+    /// one batch of receives that dips into the reserve costs a copy per message.
+    pub fn reserve(&self) -> u16 {
+        // `budget` is at most `count`, which is a u16.
+        (u32::from(self.count) - self.budget.min(u32::from(self.count))) as u16
+    }
+
     /// Whether so many chunks are alive that new hand-overs should copy.
     pub(crate) fn under_pressure(&self) -> bool {
         self.alive.get() > self.budget
