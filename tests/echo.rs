@@ -97,8 +97,9 @@ fn echo_ipv6(backend: Backend) {
 
 fn stress_1000_conns_tiny_ring(backend: Backend) {
     // 8 buffers of 1 KiB for 1,000 connections and a cap of 2 chunks per connection:
-    // receives run dry (ENOBUFS, re-armed as buffers return), hit the cap (cancelled and
-    // re-armed), and hand-overs under pressure are compacted.
+    // receives run dry (io_uring: ENOBUFS, re-armed as buffers return; compat: they wait a
+    // park), hit the cap (cancelled and re-armed), and hand-overs under pressure are
+    // compacted.
     let rt = start(
         backend,
         builder(2)
@@ -121,10 +122,14 @@ fn stress_1000_conns_tiny_ring(backend: Backend) {
     let stats = rt.stats();
     let sum = |f: fn(&corenet::CoreStats) -> u64| stats.iter().map(f).sum::<u64>();
     eprintln!("{stats:?}");
-    assert!(
-        sum(|s| s.recv_starved) > 0,
-        "ENOBUFS re-arming was not exercised: {stats:?}"
-    );
+    // io_uring's receives end with ENOBUFS when the ring is empty; compat's wait a park for
+    // the buffers they lent instead (its own tests cover its ENOBUFS path).
+    if backend == Backend::IoUring {
+        assert!(
+            sum(|s| s.recv_starved) > 0,
+            "ENOBUFS re-arming was not exercised: {stats:?}"
+        );
+    }
     assert!(
         sum(|s| s.recv_paused) > 0,
         "cancel-at-cap was not exercised: {stats:?}"

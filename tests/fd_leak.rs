@@ -111,10 +111,14 @@ fn no_fd_leak_and_no_efault(backend: Backend) {
                 0,
                 "cycle {cycle}: {stats:?}"
             );
-            assert!(
-                stats.iter().map(|s| s.recv_starved).sum::<u64>() > 0,
-                "cycle {cycle}: the pool never ran dry: {stats:?}"
-            );
+            // io_uring's receives end with ENOBUFS when the ring is empty; compat's wait a
+            // park for the buffers they lent instead (its own tests cover its ENOBUFS path).
+            if backend == Backend::IoUring {
+                assert!(
+                    stats.iter().map(|s| s.recv_starved).sum::<u64>() > 0,
+                    "cycle {cycle}: the pool never ran dry: {stats:?}"
+                );
+            }
             drop(server);
             drop(rt);
             drop(held);

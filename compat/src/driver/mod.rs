@@ -28,6 +28,15 @@ use crate::unpark::{WAKE, WakerUnpark};
 #[cfg(test)]
 mod tests;
 
+/// Readiness events one park takes. Small batches keep receives and the sends that answer them
+/// interleaved: a park that reads from hundreds of sockets in a row, with no send in between,
+/// leaves the peer's CPU idle meanwhile, so the socket buffers the reads free queue up for it
+/// and the kernel kicks it with an inter-processor interrupt every 32 of them (2.5% of the
+/// core at 500 connections, the costliest single item). Measured on loopback at 64 B, 1 in
+/// flight: 1024 events a park gave 260k req/s at 500 connections and 144k at 5000; 64 gave
+/// 280k and 178k; 32 was no better; at 50 connections the size makes no difference.
+const EVENTS_PER_PARK: usize = 64;
+
 /// The readiness driver of one core: one `mio::Poll` (epoll, kqueue), a `mio::Waker` for
 /// wake-ups from other threads, and the core's receive buffers, read into by the driver
 /// itself.
@@ -64,13 +73,13 @@ pub struct CompatDriver {
 
 impl CompatDriver {
     /// A driver for the core `config` describes, over that core's receive buffers. Each poll
-    /// takes up to `config.ring_entries` events.
+    /// takes up to [`EVENTS_PER_PARK`] events (fewer if `config.ring_entries` is smaller).
     ///
     /// # Errors
     ///
     /// The poller's or the waker's creation error (descriptor limits).
     pub fn new(config: &DriverConfig, pool: Rc<BufPool>) -> io::Result<CompatDriver> {
-        Self::with_events(config.ring_entries as usize, pool)
+        Self::with_events((config.ring_entries as usize).min(EVENTS_PER_PARK), pool)
     }
 
     /// A driver taking up to `events` events per poll.
