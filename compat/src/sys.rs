@@ -162,6 +162,12 @@ pub(crate) unsafe fn sendmsg(fd: RawFd, msg: *const libc::msghdr) -> Result<usiz
     check(unsafe { libc::sendmsg(fd, msg, SEND_FLAGS) })
 }
 
+/// Sends `buf` without blocking or raising SIGPIPE.
+pub(crate) fn send(fd: RawFd, buf: &[u8]) -> Result<usize, i32> {
+    // SAFETY: `buf` is valid for reads of its length for the duration of the call.
+    check(unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), SEND_FLAGS) })
+}
+
 /// Whether `errno` means "not now, wait for readiness".
 pub(crate) fn would_block(errno: i32) -> bool {
     // EAGAIN and EWOULDBLOCK are the same value on Linux and macOS, not on every Unix.
