@@ -73,7 +73,8 @@ pub struct CompatDriver {
 
 impl CompatDriver {
     /// A driver for the core `config` describes, over that core's receive buffers. Each poll
-    /// takes up to [`EVENTS_PER_PARK`] events (fewer if `config.ring_entries` is smaller).
+    /// takes up to 64 events (fewer if `config.ring_entries` is smaller): small batches keep
+    /// receives and the sends that answer them interleaved.
     ///
     /// # Errors
     ///
