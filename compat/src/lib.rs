@@ -25,6 +25,7 @@
 #![deny(missing_docs)]
 #![warn(clippy::missing_errors_doc, clippy::missing_panics_doc)]
 
+#[cfg(unix)]
 mod budget;
 #[cfg(unix)]
 mod driver;

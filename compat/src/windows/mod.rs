@@ -24,7 +24,6 @@ use corenet_engine::{Backend, DriverFactory};
 use mio::{Events, Poll};
 use slab::Slab;
 
-use crate::budget::RecvBudget;
 use crate::unpark::{WAKE, WakerUnpark};
 use ops::{Kind, RecvCtx, Step};
 use sources::{Role, Sources};
@@ -208,7 +207,6 @@ impl CompatDriver {
     }
 
     fn run_ready(&mut self, out: &mut Vec<Completion>) {
-        let budget = RecvBudget::new(self.free.len(), usize::from(self.pool.reserve()));
         let mut ready = std::mem::take(&mut self.ready);
         while let Some(id) = ready.pop_front() {
             let op = &mut self.ops[id];
@@ -227,7 +225,6 @@ impl CompatDriver {
                         let cx = RecvCtx {
                             pool: &self.pool,
                             free: &mut self.free,
-                            budget,
                         };
                         ops::recv(source, token, cx, out)
                     }

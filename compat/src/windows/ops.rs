@@ -10,7 +10,6 @@ use std::rc::Rc;
 use corenet_engine::driver::{BufPool, Completion, SendSlot, Token};
 
 use super::sources::Source;
-use crate::budget::RecvBudget;
 
 /// Receives one op makes per park before the others get their turn.
 const READS_PER_PARK: usize = 16;
@@ -114,8 +113,6 @@ pub(crate) struct RecvCtx<'a> {
     pub(crate) pool: &'a Rc<BufPool>,
     /// Ids of the buffers not lent out.
     pub(crate) free: &'a mut Vec<u16>,
-    /// How far this park may draw on the pool.
-    pub(crate) budget: RecvBudget,
 }
 
 /// Receives into free pool buffers until `WouldBlock`, end of stream, error, an empty pool or
@@ -133,9 +130,6 @@ pub(crate) fn recv(
         _ => return Step::Final(-10038),
     };
     for _ in 0..READS_PER_PARK {
-        if cx.budget.spent(cx.free.len()) {
-            return Step::Again;
-        }
         let Some(bid) = cx.free.pop() else {
             // A pipe cannot be peeked through mio: end with ENOBUFS; the reactor re-arms the
             // receive when buffers come back.
