@@ -47,6 +47,9 @@ pub(crate) struct Reactor {
     listeners: Slab<Listener>,
     /// Connections written to since the last flush.
     dirty: Vec<usize>,
+    /// Connections whose receive queue reached the cap in the last park (the flush pauses
+    /// those whose reader is still behind).
+    at_cap: Vec<usize>,
     /// Connections whose receive ended with ENOBUFS, in the order they starved.
     starved: VecDeque<usize>,
     completions: Vec<Completion>,
@@ -79,6 +82,7 @@ impl Reactor {
             conns: Slab::new(),
             listeners: Slab::new(),
             dirty: Vec::new(),
+            at_cap: Vec::new(),
             starved: VecDeque::new(),
             completions: Vec::with_capacity(1024),
             send_slots: Vec::new(),
@@ -102,9 +106,11 @@ impl Reactor {
 
     // ---- the loop turn -------------------------------------------------------------------
 
-    /// Step 2 of a turn: one send per written socket, returned buffers back to the driver,
-    /// and starved receives re-armed: as many as buffers came back, or as the ring holds free.
+    /// Step 2 of a turn: receives of readers still behind paused, one send per written
+    /// socket, returned buffers back to the driver, and starved receives re-armed: as many as
+    /// buffers came back, or as the ring holds free.
     pub(crate) fn flush(&mut self) {
+        self.pause_readers_behind();
         let dirty = std::mem::take(&mut self.dirty);
         for &slot in &dirty {
             self.flush_conn(slot);

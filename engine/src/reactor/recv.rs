@@ -74,10 +74,10 @@ impl Reactor {
                 }
             }
         } else if conn.rx_state == RxState::Armed && conn.rx.len() >= cap {
-            // Flow control: the reader is behind; stop receiving until it catches up.
-            conn.rx_state = RxState::Cancelling;
-            stats::add(&self.counters.recv_paused, 1);
-            self.push(Op::Cancel { target: c.token });
+            // Flow control, decided at the flush: by then the reader's task has run, and a
+            // reader that caught up keeps its receive (a pipelined stream fills the queue in
+            // one park every time; cancelling and re-arming it each round costs two ops).
+            self.at_cap.push(slot);
         }
         self.maybe_close(slot);
     }
@@ -118,6 +118,27 @@ impl Reactor {
 impl Reactor {
     /// The most bytes a connection's receive queue holds before its receive stops: `cap`
     /// full ring buffers.
+    /// Pauses the receives of the connections whose queue reached the cap in the last park
+    /// and whose reader has not caught up since: the reader is behind; stop receiving until
+    /// it catches up. The cancel goes out in the same submission as it would have at once.
+    pub(super) fn pause_readers_behind(&mut self) {
+        let cap = self.limits.rx_cap;
+        let mut at_cap = std::mem::take(&mut self.at_cap);
+        for slot in at_cap.drain(..) {
+            let Some(conn) = self.conns.get_mut(slot) else {
+                continue;
+            };
+            if conn.rx_state == RxState::Armed && conn.rx.len() >= cap {
+                conn.rx_state = RxState::Cancelling;
+                stats::add(&self.counters.recv_paused, 1);
+                self.push(Op::Cancel {
+                    target: Token::new(OpKind::Recv, slot),
+                });
+            }
+        }
+        self.at_cap = at_cap;
+    }
+
     pub(super) fn rx_cap_bytes(&self) -> usize {
         self.limits.rx_cap.saturating_mul(self.pool.size() as usize)
     }
