@@ -1,6 +1,6 @@
 //! The backend contract, walked step by step on one driver over loopback TCP: chunks then
-//! end of stream, ENOBUFS without loss, the per-park buffer budget, cancels, the per-park read share, partial sends and
-//! waiting for writability, accepts, unpark from another thread.
+//! end of stream, ENOBUFS without loss, the per-park buffer budget, cancels, the per-park read
+//! share, partial sends and waiting for writability, accepts, unpark from another thread.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -126,6 +126,16 @@ fn empty_pool_ends_with_enobufs_and_loses_nothing() {
     park_until(&mut d, &mut out, has_final(t));
 }
 
+/// `out` holds `n` chunks and no final completion.
+fn assert_chunks_and_nothing_ends(out: &[Completion], n: usize) {
+    assert_eq!(
+        out.iter().filter(|c| c.chunk.is_some()).count(),
+        n,
+        "{out:?}"
+    );
+    assert!(out.iter().all(|c| c.more), "nothing ends: {out:?}");
+}
+
 #[test]
 fn a_park_lends_down_to_the_reserve_and_the_rest_read_in_the_next() {
     // 4 buffers, a reserve of 1: one park lends 3; the 4th socket waits for the next park
@@ -144,23 +154,13 @@ fn a_park_lends_down_to_the_reserve_and_the_rest_read_in_the_next() {
     std::thread::sleep(Duration::from_millis(50));
     let mut out = Vec::new();
     d.park(Wait::Poll, &mut out).unwrap();
-    assert_eq!(
-        out.iter().filter(|c| c.chunk.is_some()).count(),
-        3,
-        "{out:?}"
-    );
-    assert!(out.iter().all(|c| c.more), "nothing ends: {out:?}");
+    assert_chunks_and_nothing_ends(&out, 3);
     drop(out);
     let pool = d.pool.clone();
     assert_eq!(d.recycle(&pool), 3);
     let mut out = Vec::new();
     d.park(Wait::Poll, &mut out).unwrap();
-    assert_eq!(
-        out.iter().filter(|c| c.chunk.is_some()).count(),
-        1,
-        "{out:?}"
-    );
-    assert!(out.iter().all(|c| c.more), "nothing ends: {out:?}");
+    assert_chunks_and_nothing_ends(&out, 1);
 }
 
 #[test]

@@ -118,8 +118,8 @@ impl BufPool {
     /// `count() - reserve()` chunks are alive the reactor copies hand-overs out of the pool, so
     /// one batch of receives that dips into the reserve costs a copy per message.
     pub fn reserve(&self) -> u16 {
-        // `budget` is at most `count`, which is a u16.
-        (u32::from(self.count) - self.budget.min(u32::from(self.count))) as u16
+        // `budget` is at most `count` (three quarters of it), so this fits a u16.
+        (u32::from(self.count) - self.budget) as u16
     }
 
     /// Whether so many chunks are alive that new hand-overs should copy.

@@ -73,10 +73,11 @@ impl Reactor {
                     self.arm_recv(slot);
                 }
             }
-        } else if conn.rx_state == RxState::Armed && conn.rx.len() >= cap {
+        } else if conn.rx_state == RxState::Armed && conn.rx.len() == cap {
             // Flow control, decided at the flush: by then the reader's task has run, and a
             // reader that caught up keeps its receive (a pipelined stream fills the queue in
             // one park every time; cancelling and re-arming it each round costs two ops).
+            // Noted once, as the queue reaches the cap (an armed receive starts below it).
             self.at_cap.push(slot);
         }
         self.maybe_close(slot);
@@ -116,8 +117,6 @@ impl Reactor {
 }
 
 impl Reactor {
-    /// The most bytes a connection's receive queue holds before its receive stops: `cap`
-    /// full ring buffers.
     /// Pauses the receives of the connections whose queue reached the cap in the last park
     /// and whose reader has not caught up since: the reader is behind; stop receiving until
     /// it catches up. The cancel goes out in the same submission as it would have at once.
@@ -139,6 +138,8 @@ impl Reactor {
         self.at_cap = at_cap;
     }
 
+    /// The most bytes a connection's receive queue holds before its receive stops: `cap`
+    /// full ring buffers.
     pub(super) fn rx_cap_bytes(&self) -> usize {
         self.limits.rx_cap.saturating_mul(self.pool.size() as usize)
     }
