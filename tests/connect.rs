@@ -1,6 +1,6 @@
 //! Client connect on the current core, on both backends: refused → ECONNREFUSED; echo over
 //! IPv4, IPv6, a Unix path and an abstract name; host names resolved off the core; a connect
-//! dropped in flight.
+//! dropped in flight; a long Unix stream queued with its EOF before the first read.
 
 mod common;
 
@@ -22,6 +22,7 @@ backend_tests! {
 #[cfg(unix)]
 backend_tests! {
     connect_and_echo_unix_path_and_abstract(secs(30));
+    unix_eof_after_a_long_stream_queued_before_the_first_read(secs(30));
 }
 
 async fn echo(socket: Socket) {
@@ -150,6 +151,48 @@ fn connect_and_echo_unix_path_and_abstract(backend: Backend) {
         client_roundtrip(&rt, 0, 50_000, move || Socket::connect_unix(name));
     }
     drop(server);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A Unix stream whose peer wrote 40 receive buffers' worth and closed before the first read:
+/// every byte arrives, then the end of the stream. (On Linux 6.18 a multishot receive drains
+/// such a queue and then waits forever for the EOF; corenet receives Unix streams one buffer
+/// per op.)
+#[cfg(unix)]
+fn unix_eof_after_a_long_stream_queued_before_the_first_read(backend: Backend) {
+    use std::io::Write;
+    let rt = start(backend, builder(1));
+    let dir = std::env::temp_dir().join(format!(
+        "corenet-queued-eof-{}-{backend:?}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s.sock");
+    let server = Server::bind_unix(&rt.handle(), &path).unwrap();
+    let data: Vec<u8> = (0..40 * 4096).map(|i| (i % 251) as u8).collect();
+    let sent = data.clone();
+    let (closed_tx, closed_rx) = std::sync::mpsc::channel();
+    let writer = std::thread::spawn(move || {
+        let mut peer = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        peer.write_all(&sent).unwrap();
+        drop(peer);
+        closed_tx.send(()).unwrap();
+    });
+    let back = rt.block_on(0, move || async move {
+        let socket = server.accept().await.unwrap();
+        // The first read comes after the peer has written everything and closed.
+        while closed_rx.try_recv().is_err() {
+            corenet::sleep(Duration::from_millis(2)).await;
+        }
+        let mut back = Vec::new();
+        while let Some(chunk) = socket.read().await.unwrap() {
+            back.extend_from_slice(&chunk);
+        }
+        back
+    });
+    writer.join().unwrap();
+    assert_eq!(back.len(), data.len());
+    assert!(back == data, "received bytes differ");
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -111,6 +111,16 @@ pub enum Op {
         /// Routes the completions.
         token: Token,
     },
+    /// Receive once into one pool buffer: one completion, `more` false. For streams on which
+    /// a multishot receive can miss the end of the stream (AF_UNIX, see
+    /// `Transport::multishot_recv`). A driver whose receives are not the kernel's multishot
+    /// may serve it as [`Op::RecvMulti`]: the reactor follows each completion's `more`.
+    RecvOnce {
+        /// The connected socket.
+        fd: RawSock,
+        /// Routes the completion.
+        token: Token,
+    },
     /// Connect a (nonblocking) stream socket; the one completion's `result` is 0 or
     /// `-errno` (e.g. `-ECONNREFUSED`).
     Connect {

@@ -123,7 +123,11 @@ impl CompatDriver {
         for op in pushed.drain(..) {
             match op {
                 Op::AcceptMulti { fd, token } => self.start(fd, token, Kind::Accept, out),
-                Op::RecvMulti { fd, token } => self.start(fd, token, Kind::Recv, out),
+                // Readiness-driven receives cannot miss an EOF: a one-shot is served as
+                // a multishot (the reactor follows `more`).
+                Op::RecvMulti { fd, token } | Op::RecvOnce { fd, token } => {
+                    self.start(fd, token, Kind::Recv, out)
+                }
                 Op::Send { fd, msg, token } => self.start(fd, token, Kind::Send { msg }, out),
                 Op::Connect { fd, addr, token } => {
                     let kind = Kind::Connect {

@@ -12,7 +12,7 @@ use super::Socket;
 use super::sys;
 use crate::executor::context::{self, CoreCtx};
 use crate::executor::remote::Message;
-use crate::reactor::listener_closed;
+use crate::reactor::{Transport, listener_closed};
 use crate::runtime::{Closable, RuntimeHandle};
 use crate::sys::{self as os, ListenSock, OwnedSock};
 
@@ -355,7 +355,11 @@ impl Server {
                 poll_fn(|cx| ctx.reactor.borrow_mut().poll_accept(slot, id, cx)).await?
             }
         };
-        let conn = ctx.reactor.borrow_mut().add_conn(fd);
+        let transport = match self.inner.addr {
+            ListenAddr::Tcp(_) => Transport::Tcp,
+            ListenAddr::Unix(_) => Transport::Unix,
+        };
+        let conn = ctx.reactor.borrow_mut().add_conn(fd, transport);
         Ok(Socket::new(ctx, conn))
     }
 

@@ -21,6 +21,28 @@ pub(crate) enum RxState {
     Starved,
 }
 
+/// What a connection runs over; it decides how the reactor receives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// TCP.
+    Tcp,
+    /// An AF_UNIX stream socket, or a Windows named pipe.
+    Unix,
+}
+
+impl Transport {
+    /// Whether one multishot receive may serve the whole stream. Not on AF_UNIX: a unix
+    /// stream reports the bytes left queued (`msg_inq`) without counting a pending end of
+    /// stream, and a multishot receive that the kernel requeued (after 32 back-to-back
+    /// receives) and that then drains the queue waits for a wake-up that already came: the
+    /// EOF never completes it and the reader hangs. Reproduced on Linux 6.18 with 34 queued
+    /// buffers and the peer closed first (TCP reports a pending FIN as one byte queued and is
+    /// not affected). Unix streams receive one buffer per op instead.
+    pub(crate) fn multishot_recv(self) -> bool {
+        self == Transport::Tcp
+    }
+}
+
 /// Where an outgoing connect stands.
 pub(crate) enum ConnectState {
     /// Not connecting (accepted, or connected).
@@ -44,6 +66,7 @@ pub(crate) enum WrState {
 /// Per-connection state. Owned by the reactor's slab; `Socket` holds its slot.
 pub(crate) struct Conn {
     pub(crate) fd: RawSock,
+    pub(crate) transport: Transport,
     pub(crate) rx: VecDeque<Chunk>,
     pub(crate) rx_state: RxState,
     /// End of the stream: `Some(0)` EOF, `Some(errno)` error.
@@ -77,9 +100,10 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    pub(crate) fn new(fd: RawSock) -> Self {
+    pub(crate) fn new(fd: RawSock, transport: Transport) -> Self {
         Conn {
             fd,
+            transport,
             rx: VecDeque::new(),
             rx_state: RxState::Idle,
             rx_end: None,

@@ -4,7 +4,7 @@ use std::io;
 use std::task::{Context, Poll};
 
 use super::Reactor;
-use super::conn::{Conn, ConnectState, RxState, WrState, set_waker};
+use super::conn::{Conn, ConnectState, RxState, Transport, WrState, set_waker};
 use crate::backend::{Completion, Op, OpKind, Token};
 use crate::buf::TxBuf;
 use crate::stats;
@@ -13,7 +13,12 @@ use crate::sys::{self, RawSock};
 impl Reactor {
     /// Registers a new socket and starts connecting it to `addr`; the reactor now owns `fd`.
     pub(crate) fn start_connect(&mut self, fd: RawSock, addr: socket2::SockAddr) -> usize {
-        let slot = self.conns.insert(Conn::new(fd));
+        let transport = if addr.is_unix() {
+            Transport::Unix
+        } else {
+            Transport::Tcp
+        };
+        let slot = self.conns.insert(Conn::new(fd, transport));
         let addr = Box::new(addr);
         let ptr: *const socket2::SockAddr = &*addr;
         self.conns[slot].connect = ConnectState::InFlight { _addr: addr };
@@ -60,9 +65,9 @@ impl Reactor {
     }
 
     /// Registers an open, connected socket; the reactor now owns `fd`.
-    pub(crate) fn add_conn(&mut self, fd: RawSock) -> usize {
+    pub(crate) fn add_conn(&mut self, fd: RawSock, transport: Transport) -> usize {
         stats::add(&self.counters.connections_opened, 1);
-        self.conns.insert(Conn::new(fd))
+        self.conns.insert(Conn::new(fd, transport))
     }
 
     pub(crate) fn queued_bytes(&self, slot: usize) -> usize {

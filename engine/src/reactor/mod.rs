@@ -20,6 +20,7 @@ use crate::backend::{Completion, Driver, Op, OpKind, Wait};
 use crate::buf::{BufPool, WritePool};
 use crate::stats::{self, Counters};
 use crate::sys;
+pub(crate) use conn::Transport;
 use conn::{Conn, RxState};
 use listener::Listener;
 pub use send_slot::SendSlot;

@@ -13,10 +13,12 @@ impl Reactor {
     pub(super) fn arm_recv(&mut self, slot: usize) {
         let conn = &mut self.conns[slot];
         conn.rx_state = RxState::Armed;
-        let fd = conn.fd;
-        self.push(Op::RecvMulti {
-            fd,
-            token: Token::new(OpKind::Recv, slot),
+        let (fd, token) = (conn.fd, Token::new(OpKind::Recv, slot));
+        let multishot = conn.transport.multishot_recv();
+        self.push(if multishot {
+            Op::RecvMulti { fd, token }
+        } else {
+            Op::RecvOnce { fd, token }
         });
     }
 

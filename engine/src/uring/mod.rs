@@ -213,6 +213,12 @@ impl Driver for UringDriver {
             Op::RecvMulti { fd, token } => opcode::RecvMulti::new(Fd(fd), self.buf_ring.bgid())
                 .build()
                 .user_data(token.0),
+            // Buffer select: the kernel picks the buffer, `len` 0 takes its whole size.
+            Op::RecvOnce { fd, token } => opcode::Recv::new(Fd(fd), std::ptr::null_mut(), 0)
+                .buf_group(self.buf_ring.bgid())
+                .build()
+                .flags(io_uring::squeue::Flags::BUFFER_SELECT)
+                .user_data(token.0),
             Op::Send { fd, msg, token } => {
                 // SAFETY: the reactor's send slot and the buffers it lists are valid and
                 // unmoved until the final completion (contract guarantee 2).
