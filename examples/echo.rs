@@ -2,6 +2,7 @@
 //!
 //! ```sh
 //! cargo run --release --example echo -- --addr 127.0.0.1:7000 [--cores N] [--backend uring|compat] [--unix PATH]
+//!     [--buffer-count N] [--buffer-size BYTES]
 //! ```
 //!
 //! Prints `listening on <addr>` once every core listens, echoes every byte (sending each
@@ -31,6 +32,12 @@ struct Args {
     /// Listen on a Unix socket path instead of TCP.
     #[arg(long)]
     unix: Option<String>,
+    /// Receive buffers per core (a power of two); default: the runtime's.
+    #[arg(long)]
+    buffer_count: Option<u16>,
+    /// Bytes per receive buffer; default: the runtime's.
+    #[arg(long)]
+    buffer_size: Option<u32>,
 }
 
 fn main() -> ExitCode {
@@ -50,6 +57,12 @@ fn main() -> ExitCode {
     let mut builder = Runtime::builder().backend(backend);
     if let Some(n) = args.cores {
         builder = builder.cores(n);
+    }
+    if let Some(n) = args.buffer_count {
+        builder = builder.buffer_count(n);
+    }
+    if let Some(n) = args.buffer_size {
+        builder = builder.buffer_size(n);
     }
     let rt = match builder.build() {
         Ok(rt) => rt,

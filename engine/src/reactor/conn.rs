@@ -37,7 +37,9 @@ impl Transport {
     /// receives) and that then drains the queue waits for a wake-up that already came: the
     /// EOF never completes it and the reader hangs. Reproduced on Linux 6.18 with 34 queued
     /// buffers and the peer closed first (TCP reports a pending FIN as one byte queued and is
-    /// not affected). Unix streams receive one buffer per op instead.
+    /// not affected; upstream: "io_uring/poll: fix multishot recv missing EOF on wakeup
+    /// race", which also shows a trigger without the requeue). Unix streams receive one buffer
+    /// per op instead.
     pub(crate) fn multishot_recv(self) -> bool {
         self == Transport::Tcp
     }

@@ -1,5 +1,5 @@
 //! The provided-buffer ring (IORING_REGISTER_PBUF_RING, kernel 5.19): the kernel picks a
-//! buffer from it for every multishot receive completion.
+//! buffer from it for every receive completion, or several in ring order for a bundle.
 //!
 //! Memory: `entries` 16-byte descriptors in a page-aligned anonymous mapping, each pointing at
 //! one buffer of the core's [`BufPool`]. The ring's 16-bit tail overlays the `resv` field of
@@ -20,6 +20,9 @@ pub(crate) struct BufRing {
     mem: Mmap,
     entries: u16,
     tail: u16,
+    /// Our copy of the kernel's head: the ring position of the next buffer a receive takes
+    /// (receives take buffers strictly in ring order).
+    head: u16,
     bgid: u16,
 }
 
@@ -38,6 +41,7 @@ impl BufRing {
             mem,
             entries,
             tail: 0,
+            head: 0,
             bgid,
         };
         for bid in 0..entries {
@@ -65,6 +69,19 @@ impl BufRing {
             entry.set_bid(bid);
         }
         self.tail = self.tail.wrapping_add(1);
+    }
+
+    /// The id of the buffer the next receive takes, which that receive now owns: the ring's
+    /// head moves past it. A bundle receive (IORING_RECVSEND_BUNDLE) reports only its first
+    /// buffer; the others are the ones after it in ring order, read back from here.
+    pub(crate) fn take_head(&mut self) -> u16 {
+        let idx = (self.head & (self.entries - 1)) as usize;
+        // SAFETY: idx < entries, so the descriptor lies inside the mapping. The kernel has
+        // consumed it (a completion reported it) and we rewrite a slot only when our tail
+        // comes round to it, which needs the buffer back first: the descriptor is unchanged.
+        let bid = unsafe { (*self.mem.as_ptr().cast::<BufRingEntry>().add(idx)).bid() };
+        self.head = self.head.wrapping_add(1);
+        bid
     }
 
     /// Makes every pushed descriptor visible to the kernel (one Release store).

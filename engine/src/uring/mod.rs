@@ -39,6 +39,9 @@ pub(crate) struct UringDriver {
     wake_armed: bool,
     /// The kernel has IORING_OP_MSG_RING (5.18): siblings may wake us through our ring.
     msg_ring: bool,
+    /// Multishot receives take bundles: one completion for all the buffers a read filled
+    /// (IORING_RECVSEND_BUNDLE, kernel 6.10).
+    bundle: bool,
     /// Dropping: the wake read must not be re-armed.
     closing: bool,
     /// SQEs that did not fit in the SQ this turn.
@@ -56,6 +59,7 @@ impl UringDriver {
         let cq_entries = (entries * 8).max(u32::from(pool.count()) * 2).min(1 << 16);
         let (ring, mode) = probe::setup(entries, cq_entries)?;
         let msg_ring = probe::check(&ring, mode)?;
+        let bundle = ring.params().is_feature_recvsend_bundle();
         let buf_ring = BufRing::register(&ring, &pool, BGID).map_err(|e| {
             if e.raw_os_error() == Some(libc::EINVAL) {
                 io::Error::new(
@@ -75,6 +79,7 @@ impl UringDriver {
             wake_buf: Box::new(0),
             wake_armed: false,
             msg_ring,
+            bundle,
             closing: false,
             backlog: Vec::new(),
             mode,
@@ -180,18 +185,39 @@ impl UringDriver {
                 rearm_wake = result != -libc::ECANCELED && !self.closing;
                 continue;
             }
-            let chunk = cqueue::buffer_select(flags).and_then(|bid| {
-                // The kernel has finished writing this buffer: wrap it; a zero-length one goes
-                // straight back to the pool when the chunk drops here.
-                let chunk = self.pool.chunk(bid, result.max(0) as u32);
-                (result > 0).then_some(chunk)
-            });
-            out.push(Completion {
-                token,
-                result,
-                more,
-                chunk,
-            });
+            let Some(first) = cqueue::buffer_select(flags) else {
+                out.push(Completion {
+                    token,
+                    result,
+                    more,
+                    chunk: None,
+                });
+                continue;
+            };
+            // The kernel has finished writing the buffers it took: one, or for a bundle every
+            // buffer full but the last. Each becomes a completion of its own (`more` on all
+            // but the last); a zero-length one goes straight back to the pool when its chunk
+            // drops here.
+            let size = self.pool.size() as usize;
+            let mut left = result.max(0) as usize;
+            let buffers = left.div_ceil(size).max(1);
+            for i in 0..buffers {
+                let bid = self.buf_ring.take_head();
+                debug_assert!(
+                    i > 0 || bid == first,
+                    "buffer ring out of step with the kernel"
+                );
+                let len = left.min(size);
+                left -= len;
+                let last = i + 1 == buffers;
+                let chunk = self.pool.chunk(bid, len as u32);
+                out.push(Completion {
+                    token,
+                    result: if buffers == 1 { result } else { len as i32 },
+                    more: more || !last,
+                    chunk: (len > 0).then_some(chunk),
+                });
+            }
         }
         if rearm_wake {
             self.arm_wake();
@@ -210,6 +236,11 @@ impl Driver for UringDriver {
                 .flags(libc::SOCK_CLOEXEC)
                 .build()
                 .user_data(token.0),
+            Op::RecvMulti { fd, token } if self.bundle => {
+                opcode::RecvMultiBundle::new(Fd(fd), self.buf_ring.bgid())
+                    .build()
+                    .user_data(token.0)
+            }
             Op::RecvMulti { fd, token } => opcode::RecvMulti::new(Fd(fd), self.buf_ring.bgid())
                 .build()
                 .user_data(token.0),
