@@ -108,6 +108,11 @@ impl Builder {
 
     /// Starts the runtime: one thread per core, each with its own ring.
     ///
+    /// On Unix it first grows the process's descriptor table to the soft `RLIMIT_NOFILE` (at
+    /// most 65,536 slots), so that accepts never wait for the table to grow (which stalls them
+    /// for an RCU grace period in a multi-threaded process, long enough for the listen queue
+    /// to overflow).
+    ///
     /// # Errors
     ///
     /// When a core's ring or buffers cannot be set up (io_uring missing or forbidden, kernel

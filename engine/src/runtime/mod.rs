@@ -141,6 +141,8 @@ impl Runtime {
                 "cannot read the CPU affinity mask to pin cores",
             ));
         }
+        #[cfg(unix)]
+        crate::sys::reserve_fd_table();
         let remotes: Vec<Arc<Remote>> = (0..cores).map(|i| Arc::new(Remote::new(i))).collect();
         let counters: Vec<Arc<Counters>> = (0..cores).map(|_| Arc::default()).collect();
         let (ready_tx, ready_rx) = mpsc::channel::<io::Result<Backend>>();

@@ -99,3 +99,45 @@ pub(crate) unsafe fn unmap(ptr: NonNull<u8>, len: usize) {
         libc::munmap(ptr.as_ptr().cast(), len);
     }
 }
+
+/// The most descriptor slots [`reserve_fd_table`] makes room for.
+const FD_TABLE_RESERVE_MAX: libc::rlim_t = 1 << 16;
+
+/// Grows this process's descriptor table once, now, to the soft `RLIMIT_NOFILE` (at most
+/// 65,536 slots: 512 KiB), so that accepts never grow it later. Growing the table of a
+/// multi-threaded process waits for an RCU grace period (milliseconds) with the accept
+/// stalled; the listen queue fills meanwhile and a client's SYN is dropped and retried a
+/// second later. Measured: 5,000 sequential connects took 4.1 s (four 1 s stalls, at the
+/// 256th, 1,024th, 2,048th and 4,096th descriptor) instead of 0.04 s. Best effort: does
+/// nothing when the limit cannot be read or the table is already that large.
+pub(crate) fn reserve_fd_table() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return;
+    }
+    let slots = lim.rlim_cur.min(FD_TABLE_RESERVE_MAX);
+    if slots < 2 {
+        return;
+    }
+    let Ok(probe) = std::os::unix::net::UnixDatagram::unbound() else {
+        return;
+    };
+    // F_DUPFD takes the lowest free descriptor at or above the argument, so it never replaces
+    // an open one: the table grows to hold it, and closing the duplicate leaves it grown.
+    // SAFETY: `probe` is open for the call; fcntl only adds a descriptor.
+    let fd = unsafe {
+        libc::fcntl(
+            probe.as_raw_fd(),
+            libc::F_DUPFD_CLOEXEC,
+            (slots - 1) as libc::c_int,
+        )
+    };
+    if fd >= 0 {
+        // SAFETY: `fd` was just created here and nothing else knows it.
+        drop(unsafe { OwnedFd::from_raw_fd(fd) });
+    }
+}
