@@ -202,11 +202,13 @@ impl UringDriver {
             let mut left = result.max(0) as usize;
             let buffers = left.div_ceil(size).max(1);
             for i in 0..buffers {
-                let bid = self.buf_ring.take_head();
+                // The kernel names the first buffer; the others follow it in ring order.
+                let head = self.buf_ring.take_head();
                 debug_assert!(
-                    i > 0 || bid == first,
+                    i > 0 || head == first,
                     "buffer ring out of step with the kernel"
                 );
+                let bid = if i == 0 { first } else { head };
                 let len = left.min(size);
                 left -= len;
                 let last = i + 1 == buffers;
