@@ -23,6 +23,7 @@ backend_tests! {
 backend_tests! {
     connect_and_echo_unix_path_and_abstract(secs(30));
     unix_eof_after_a_long_stream_queued_before_the_first_read(secs(30));
+    unix_eof_after_thousands_of_small_receives(secs(30));
 }
 
 async fn echo(socket: Socket) {
@@ -156,20 +157,36 @@ fn connect_and_echo_unix_path_and_abstract(backend: Backend) {
 
 /// A Unix stream whose peer wrote 40 receive buffers' worth and closed before the first read:
 /// every byte arrives, then the end of the stream. (On Linux 6.18 a multishot receive drains
-/// such a queue and then waits forever for the EOF; corenet receives Unix streams one buffer
-/// per op.)
+/// such a queue and then waits forever for the EOF; see `Hangup` in the reactor.)
 #[cfg(unix)]
 fn unix_eof_after_a_long_stream_queued_before_the_first_read(backend: Backend) {
+    queued_unix_stream_then_eof(backend, builder(1), 40 * 4096);
+}
+
+/// The same with 8-byte receive buffers: the stream takes far more than the 32 back-to-back
+/// receives after which the kernel requeues a multishot receive (a bundle fills at most 256
+/// buffers), the case in which a multishot receive on Linux 6.18 misses the EOF. Hangs with
+/// a plain multishot receive, and with the hang-up watch if the watch does not cancel it.
+#[cfg(unix)]
+fn unix_eof_after_thousands_of_small_receives(backend: Backend) {
+    let b = builder(1).buffer_size(8).buffer_count(32768);
+    queued_unix_stream_then_eof(backend, b, 150 * 1024);
+}
+
+/// A peer writes `len` bytes to a Unix stream and closes before the first read; the reader
+/// gets every byte, then the end of the stream.
+#[cfg(unix)]
+fn queued_unix_stream_then_eof(backend: Backend, b: corenet::Builder, len: usize) {
     use std::io::Write;
-    let rt = start(backend, builder(1));
+    let rt = start(backend, b);
     let dir = std::env::temp_dir().join(format!(
-        "corenet-queued-eof-{}-{backend:?}",
+        "corenet-queued-eof-{}-{backend:?}-{len}",
         std::process::id()
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("s.sock");
     let server = Server::bind_unix(&rt.handle(), &path).unwrap();
-    let data: Vec<u8> = (0..40 * 4096).map(|i| (i % 251) as u8).collect();
+    let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
     let sent = data.clone();
     let (closed_tx, closed_rx) = std::sync::mpsc::channel();
     let writer = std::thread::spawn(move || {

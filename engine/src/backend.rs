@@ -65,6 +65,8 @@ pub enum OpKind {
     Send = 3,
     /// A connect.
     Connect = 5,
+    /// A hang-up watch ([`Op::PollHangup`]).
+    Hangup = 6,
     /// The driver's own ops (its wake-up read); never reported.
     Internal = 4,
 }
@@ -83,6 +85,7 @@ impl Token {
             3 => Some(OpKind::Send),
             4 => Some(OpKind::Internal),
             5 => Some(OpKind::Connect),
+            6 => Some(OpKind::Hangup),
             _ => None,
         }
     }
@@ -112,10 +115,20 @@ pub enum Op {
         token: Token,
     },
     /// Receive once into one pool buffer: one completion, `more` false. For streams on which
-    /// a multishot receive can miss the end of the stream (AF_UNIX, see
-    /// `Transport::multishot_recv`). A driver whose receives are not the kernel's multishot
+    /// a multishot receive can miss the end of the stream (AF_UNIX once its peer has shut
+    /// down, see `Hangup`). A driver whose receives are not the kernel's multishot
     /// may serve it as [`Op::RecvMulti`]: the reactor follows each completion's `more`.
     RecvOnce {
+        /// The connected socket.
+        fd: RawSock,
+        /// Routes the completion.
+        token: Token,
+    },
+    /// Complete once the peer has shut down its sending side, or the connection hung up or
+    /// failed (POLLRDHUP | POLLHUP | POLLERR); `result` is the poll mask or `-errno`. Pushed
+    /// only to a driver whose [`Driver::watches_hangup`] is true; others complete it at once
+    /// with an error.
+    PollHangup {
         /// The connected socket.
         fd: RawSock,
         /// Routes the completion.
@@ -201,6 +214,12 @@ pub trait Driver {
     fn backend(&self) -> Backend;
     /// Queues an op; it is started no later than the next `park`.
     fn push(&mut self, op: Op);
+    /// Whether this driver serves [`Op::PollHangup`]. The reactor then receives from AF_UNIX
+    /// streams with a multishot receive while it watches for the peer's hang-up (and with
+    /// one-shot receives after it); otherwise always with one-shot receives.
+    fn watches_hangup(&self) -> bool {
+        false
+    }
     /// Gives buffers returned by dropped chunks back to the receive path; returns how many.
     fn recycle(&mut self, pool: &BufPool) -> usize;
     /// Starts queued ops, waits as `wait` says, and appends completions to `out`.

@@ -135,6 +135,10 @@ impl CompatDriver {
                     self.start(fd, token, Kind::Recv, out)
                 }
                 Op::Send { fd, msg, token } => self.start(fd, token, Kind::Send { msg }, out),
+                // Not served (`watches_hangup` is false): the reactor never pushes it.
+                Op::PollHangup { token, .. } => {
+                    out.push(final_completion(token, -libc::EOPNOTSUPP));
+                }
                 Op::Connect { fd, addr, token } => self.start(
                     fd,
                     token,

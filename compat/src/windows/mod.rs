@@ -129,6 +129,10 @@ impl CompatDriver {
                     self.start(fd, token, Kind::Recv, out)
                 }
                 Op::Send { fd, msg, token } => self.start(fd, token, Kind::Send { msg }, out),
+                // Not served (`watches_hangup` is false): the reactor never pushes it.
+                Op::PollHangup { token, .. } => {
+                    out.push(final_completion(token, -50)); // ERROR_NOT_SUPPORTED
+                }
                 Op::Connect { fd, addr, token } => {
                     let kind = Kind::Connect {
                         addr,

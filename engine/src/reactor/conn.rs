@@ -30,19 +30,28 @@ pub(crate) enum Transport {
     Unix,
 }
 
-impl Transport {
-    /// Whether one multishot receive may serve the whole stream. Not on AF_UNIX: a unix
-    /// stream reports the bytes left queued (`msg_inq`) without counting a pending end of
-    /// stream, and a multishot receive that the kernel requeued (after 32 back-to-back
-    /// receives) and that then drains the queue waits for a wake-up that already came: the
-    /// EOF never completes it and the reader hangs. Reproduced on Linux 6.18 with 34 queued
-    /// buffers and the peer closed first (TCP reports a pending FIN as one byte queued and is
-    /// not affected; upstream: "io_uring/poll: fix multishot recv missing EOF on wakeup
-    /// race", which also shows a trigger without the requeue). Unix streams receive one buffer
-    /// per op instead.
-    pub(crate) fn multishot_recv(self) -> bool {
-        self == Transport::Tcp
-    }
+/// The watch for an AF_UNIX stream's hang-up, which decides how it receives.
+///
+/// A multishot receive on a unix stream can miss the end of the stream: the socket reports
+/// the bytes left queued (`msg_inq`) without counting a pending EOF, and a multishot receive
+/// that the kernel requeued (after 32 back-to-back receives), or that data and the shutdown
+/// woke back to back, drains the queue and then waits for a wake-up that already came; the
+/// reader hangs. Reproduced on Linux 6.18 with 34 queued buffers and the peer closed first
+/// (upstream: "io_uring/poll: fix multishot recv missing EOF on wakeup race"; TCP reports a
+/// pending FIN as a byte queued and is not affected). So a unix stream receives with a
+/// multishot receive only while a poll for the peer's hang-up is in flight; once it fires,
+/// the multishot receive is cancelled and one-shot receives, which always see the EOF, read
+/// the rest. Drivers without the watch ([`Driver::watches_hangup`]) receive one-shot.
+///
+/// [`Driver::watches_hangup`]: crate::backend::Driver::watches_hangup
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Hangup {
+    /// No watch yet (TCP never has one).
+    Unwatched,
+    /// The poll is in flight: a multishot receive is safe.
+    Watching,
+    /// The poll completed (the peer hung up, or the watch failed): receive one-shot.
+    Ended,
 }
 
 /// Where an outgoing connect stands.
@@ -69,6 +78,7 @@ pub(crate) enum WrState {
 pub(crate) struct Conn {
     pub(crate) fd: RawSock,
     pub(crate) transport: Transport,
+    pub(crate) hangup: Hangup,
     pub(crate) rx: VecDeque<Chunk>,
     pub(crate) rx_state: RxState,
     /// End of the stream: `Some(0)` EOF, `Some(errno)` error.
@@ -106,6 +116,7 @@ impl Conn {
         Conn {
             fd,
             transport,
+            hangup: Hangup::Unwatched,
             rx: VecDeque::new(),
             rx_state: RxState::Idle,
             rx_end: None,
@@ -128,9 +139,18 @@ impl Conn {
         }
     }
 
+    /// Whether a receive armed now may be a multishot one (see [`Hangup`]).
+    pub(crate) fn multishot_recv(&self) -> bool {
+        match self.transport {
+            Transport::Tcp => true,
+            Transport::Unix => self.hangup == Hangup::Watching,
+        }
+    }
+
     /// An op of this connection is still in flight.
     pub(crate) fn ops_in_flight(&self) -> bool {
         matches!(self.rx_state, RxState::Armed | RxState::Cancelling)
+            || self.hangup == Hangup::Watching
             || self.tx_in_flight > 0
             || matches!(self.connect, ConnectState::InFlight { .. })
     }

@@ -4,7 +4,7 @@ use std::io;
 use std::task::{Context, Poll};
 
 use super::Reactor;
-use super::conn::{Conn, ConnectState, RxState, Transport, WrState, set_waker};
+use super::conn::{Conn, ConnectState, Hangup, RxState, Transport, WrState, set_waker};
 use crate::backend::{Completion, Op, OpKind, Token};
 use crate::buf::TxBuf;
 use crate::stats;
@@ -94,6 +94,7 @@ impl Reactor {
         conn.sent_waker = None;
         conn.rx.clear();
         let connecting = matches!(conn.connect, ConnectState::InFlight { .. });
+        let watching = conn.hangup == Hangup::Watching;
         match conn.rx_state {
             RxState::Armed => {
                 conn.rx_state = RxState::Cancelling;
@@ -107,6 +108,11 @@ impl Reactor {
         if connecting {
             self.push(Op::Cancel {
                 target: Token::new(OpKind::Connect, slot),
+            });
+        }
+        if watching {
+            self.push(Op::Cancel {
+                target: Token::new(OpKind::Hangup, slot),
             });
         }
         self.maybe_close(slot);

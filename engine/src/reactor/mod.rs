@@ -179,6 +179,7 @@ impl Reactor {
             Some(OpKind::Send) => self.on_send(c),
             Some(OpKind::Accept) => self.on_accept(c),
             Some(OpKind::Connect) => self.on_connect(c),
+            Some(OpKind::Hangup) => self.on_hangup(c),
             Some(OpKind::Internal) | None => {}
         }
     }

@@ -4,17 +4,23 @@ use std::collections::VecDeque;
 use std::io;
 use std::task::{Context, Poll};
 
-use super::conn::{RxState, set_waker};
+use super::conn::{Hangup, RxState, Transport, set_waker};
 use super::{Reactor, stats};
 use crate::backend::{Completion, Op, OpKind, Token};
 use crate::buf::Chunk;
 
 impl Reactor {
     pub(super) fn arm_recv(&mut self, slot: usize) {
+        let watch = self.driver.watches_hangup();
         let conn = &mut self.conns[slot];
         conn.rx_state = RxState::Armed;
         let (fd, token) = (conn.fd, Token::new(OpKind::Recv, slot));
-        let multishot = conn.transport.multishot_recv();
+        if conn.transport == Transport::Unix && conn.hangup == Hangup::Unwatched && watch {
+            conn.hangup = Hangup::Watching;
+            let token = Token::new(OpKind::Hangup, slot);
+            self.push(Op::PollHangup { fd, token });
+        }
+        let multishot = self.conns[slot].multishot_recv();
         self.push(if multishot {
             Op::RecvMulti { fd, token }
         } else {
@@ -81,6 +87,24 @@ impl Reactor {
             // one park every time; cancelling and re-arming it each round costs two ops).
             // Noted once, as the queue reaches the cap (an armed receive starts below it).
             self.at_cap.push(slot);
+        }
+        self.maybe_close(slot);
+    }
+
+    /// The hang-up watch of a unix stream completed: the peer shut down (or the watch
+    /// failed). A multishot receive in flight may now miss the EOF: cancel it; its final
+    /// completion re-arms a one-shot receive, which reads the rest and the EOF.
+    pub(super) fn on_hangup(&mut self, c: Completion) {
+        let slot = c.token.slot();
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        conn.hangup = Hangup::Ended;
+        if conn.rx_state == RxState::Armed {
+            conn.rx_state = RxState::Cancelling;
+            self.push(Op::Cancel {
+                target: Token::new(OpKind::Recv, slot),
+            });
         }
         self.maybe_close(slot);
     }

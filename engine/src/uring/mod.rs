@@ -269,6 +269,12 @@ impl Driver for UringDriver {
                         .user_data(token.0)
                 }
             }
+            Op::PollHangup { fd, token } => {
+                let mask = libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR;
+                opcode::PollAdd::new(Fd(fd), mask as u32)
+                    .build()
+                    .user_data(token.0)
+            }
             Op::Connect { fd, addr, token } => {
                 // SAFETY: the reactor keeps the address boxed and unmoved until the final
                 // completion (contract guarantee 2).
@@ -280,6 +286,10 @@ impl Driver for UringDriver {
             Op::Cancel { target } => opcode::AsyncCancel::new(target.0).build().user_data(0),
         };
         self.push_sqe(&sqe);
+    }
+
+    fn watches_hangup(&self) -> bool {
+        true
     }
 
     fn recycle(&mut self, pool: &BufPool) -> usize {
