@@ -221,7 +221,9 @@ pub trait Driver {
         false
     }
     /// Gives buffers returned by dropped chunks back to the receive path; returns how many.
-    fn recycle(&mut self, pool: &BufPool) -> usize;
+    /// `starving`: a receive ended for want of buffers (ENOBUFS) and waits for them, so every
+    /// free buffer must be offered to the kernel now (a driver may hold some back otherwise).
+    fn recycle(&mut self, pool: &BufPool, starving: bool) -> usize;
     /// Starts queued ops, waits as `wait` says, and appends completions to `out`.
     ///
     /// # Errors

@@ -71,8 +71,9 @@ pub struct CoreStats {
     pub completions: u64,
     /// Connections accepted.
     pub accepted: u64,
-    /// Receives that ended because the buffer pool ran dry (ENOBUFS), later re-armed: the
-    /// ring exhaustions.
+    /// Receives that ended because they found no buffer (ENOBUFS), later re-armed: the pool
+    /// ran dry, or (io_uring) the ring, which offers only the buffers recent load needs, ran
+    /// short before the next refill. A few hundred a second under streaming load is normal.
     pub recv_starved: u64,
     /// Receives cancelled because a connection's queue reached its cap.
     pub recv_paused: u64,

@@ -307,7 +307,7 @@ impl Driver for CompatDriver {
         self.pushed.push(op);
     }
 
-    fn recycle(&mut self, pool: &BufPool) -> usize {
+    fn recycle(&mut self, pool: &BufPool, _starving: bool) -> usize {
         let free = &mut self.free;
         pool.drain_returned(|bid| free.push(bid))
     }

@@ -115,7 +115,7 @@ fn empty_pool_ends_with_enobufs_and_loses_nothing() {
         }
         drop(out);
         let pool = d.pool.clone();
-        assert_eq!(d.recycle(&pool), 1);
+        assert_eq!(d.recycle(&pool, false), 1);
     }
     assert_eq!(got, sent);
     // Everything read and a buffer free: the receive waits for more.
@@ -157,7 +157,7 @@ fn a_park_lends_down_to_the_reserve_and_the_rest_read_in_the_next() {
     assert_chunks_and_nothing_ends(&out, 3);
     drop(out);
     let pool = d.pool.clone();
-    assert_eq!(d.recycle(&pool), 3);
+    assert_eq!(d.recycle(&pool, false), 3);
     let mut out = Vec::new();
     d.park(Wait::Poll, &mut out).unwrap();
     assert_chunks_and_nothing_ends(&out, 1);

@@ -99,7 +99,7 @@ fn empty_pool_ends_with_enobufs_and_loses_nothing() {
         }
         drop(out);
         let pool = d.pool.clone();
-        assert_eq!(d.recycle(&pool), 1);
+        assert_eq!(d.recycle(&pool, false), 1);
     }
     assert_eq!(got, sent);
 }

@@ -118,7 +118,8 @@ impl Reactor {
         }
         self.dirty = dirty;
         self.dirty.clear();
-        let returned = self.driver.recycle(&self.pool);
+        let starving = !self.starved.is_empty();
+        let returned = self.driver.recycle(&self.pool, starving);
         let cap_bytes = self.rx_cap_bytes();
         // A receive whose ENOBUFS is reaped after the buffers it waits for came back would
         // wait for a return that may never come (every other socket idle or starved too): so

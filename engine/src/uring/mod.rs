@@ -292,13 +292,8 @@ impl Driver for UringDriver {
         true
     }
 
-    fn recycle(&mut self, pool: &BufPool) -> usize {
-        let buf_ring = &mut self.buf_ring;
-        let n = pool.drain_returned(|bid| buf_ring.push(pool, bid));
-        if n > 0 {
-            buf_ring.publish();
-        }
-        n
+    fn recycle(&mut self, pool: &BufPool, starving: bool) -> usize {
+        self.buf_ring.refill(pool, starving)
     }
 
     fn park(&mut self, wait: Wait, out: &mut Vec<Completion>) -> io::Result<()> {
