@@ -11,12 +11,12 @@ use crate::buf::Chunk;
 
 impl Reactor {
     pub(super) fn arm_recv(&mut self, slot: usize) {
-        let watch = self.driver.watches_hangup();
         let conn = &mut self.conns[slot];
         conn.rx_state = RxState::Armed;
         let (fd, token) = (conn.fd, Token::new(OpKind::Recv, slot));
-        if conn.transport == Transport::Unix && conn.hangup == Hangup::Unwatched && watch {
-            conn.hangup = Hangup::Watching;
+        let unwatched = conn.transport == Transport::Unix && conn.hangup == Hangup::Unwatched;
+        if unwatched && self.driver.watches_hangup() {
+            self.conns[slot].hangup = Hangup::Watching;
             let token = Token::new(OpKind::Hangup, slot);
             self.push(Op::PollHangup { fd, token });
         }
