@@ -176,7 +176,8 @@ fn slow_readers_backpressure(backend: Backend) {
     .unwrap_or_else(|e| panic!("stress: {e}"));
     assert_eq!(report.conns_completed, 50);
     // The echo tasks wait for room to write, so their readers fall behind: receives are
-    // paused at the cap (cancelled) and re-armed as the readers catch up, losing nothing.
+    // paused at the cap (cancelled, or ended by their byte limit and left unarmed) and
+    // re-armed as the readers catch up, losing nothing.
     let stats = rt.stats();
     assert!(
         stats.iter().map(|s| s.recv_paused).sum::<u64>() > 0,

@@ -2,7 +2,8 @@
 //! its runtime starts: a flood of connections past the limit. The accept loop backs off (the
 //! child's CPU time during the flood is measured from /proc), connections already open keep
 //! being served, and every waiting connection is accepted and served once descriptors free
-//! up. Both faces: the async `Server::serve` loop and the Node face's accept loop. And the
+//! up. Both faces: the async `Server::serve` loop (per-core accepts, and one single acceptor
+//! spreading connections over the cores) and the Node face's accept loop. And the
 //! descriptor table grown up front, so that accepts never wait for it to grow.
 #![cfg(target_os = "linux")]
 
@@ -16,11 +17,12 @@ use common::backends::{builder, start};
 use common::child::{self, Child};
 use common::{connect_retry, secs};
 use corenet::net::{self, Address, ServerOptions, Socket};
-use corenet::{Backend, Server};
+use corenet::{Backend, ListenOptions, Server};
 
 backend_tests! {
     emfile_flood_async_face(secs(120));
     emfile_flood_node_face(secs(120));
+    emfile_flood_single_acceptor(secs(120));
     runtime_start_reserves_the_fd_table(secs(30));
 }
 
@@ -46,8 +48,11 @@ fn child_entry() {
     child::set_nofile(LIMIT);
     let rt = start(backend, builder(1));
     let addr = match parts[2] {
-        "async" => {
-            let server = Server::bind(&rt.handle(), "127.0.0.1:0".parse().unwrap()).unwrap();
+        face @ ("async" | "single") => {
+            // "single": one listening socket, core 0 accepting for every core.
+            let options = ListenOptions::default().single_acceptor(face == "single");
+            let server =
+                Server::bind_with(&rt.handle(), "127.0.0.1:0".parse().unwrap(), options).unwrap();
             server.serve(|socket| async move {
                 while let Ok(Some(chunk)) = socket.read().await {
                     if socket.write_owned(chunk).await.is_err() {
@@ -188,6 +193,10 @@ fn emfile_flood_async_face(backend: Backend) {
 
 fn emfile_flood_node_face(backend: Backend) {
     emfile_flood(backend, "node");
+}
+
+fn emfile_flood_single_acceptor(backend: Backend) {
+    emfile_flood(backend, "single");
 }
 
 /// Starting a runtime grows the descriptor table to the soft RLIMIT_NOFILE (at most 65,536

@@ -22,7 +22,8 @@
 //!    `park` return promptly.
 //! 6. **Teardown.** A driver is dropped only after every op it accepted has had its final
 //!    completion (the reactor waits for that), and drops its kernel registrations before the
-//!    memory they point into.
+//!    memory they point into. If the reactor gives up waiting, it never drops the driver:
+//!    the driver, its kernel registrations and the memory ops point into are leaked.
 //! 7. **Descriptors are the reactor's.** The reactor may close an fd as soon as the final
 //!    completion of the last op on it has been reported, so a driver that registers fds with
 //!    a poller (readiness backends) deregisters before reporting that completion. The one

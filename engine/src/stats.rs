@@ -75,7 +75,10 @@ pub struct CoreStats {
     /// ran dry, or (io_uring) the ring, which offers only the buffers recent load needs, ran
     /// short before the next refill. A few hundred a second under streaming load is normal.
     pub recv_starved: u64,
-    /// Receives cancelled because a connection's queue reached its cap.
+    /// Receives stopped because a connection's queue reached its cap (in chunks or bytes):
+    /// cancelled, or ended by their byte limit and left unarmed until the reader catches up.
+    /// Also counts multishot receives ended while the buffer pool is under pressure (they
+    /// continue one buffer at a time).
     pub recv_paused: u64,
     /// Reads that handed over a compacted copy instead of ring buffers.
     pub compactions: u64,

@@ -151,6 +151,12 @@ impl Child {
         statm_rss_kib(&format!("/proc/{}/statm", self.pid()))
     }
 
+    /// The child's peak resident memory in KiB (`VmHWM` in `/proc/<pid>/status`): the most it
+    /// has held at once since it started, however briefly, so no sampling can miss a spike.
+    pub fn peak_rss_kib(&self) -> u64 {
+        status_kib(&format!("/proc/{}/status", self.pid()), "VmHWM")
+    }
+
     /// The child's open descriptors.
     pub fn open_fds(&self) -> usize {
         std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
@@ -206,6 +212,16 @@ pub fn statm_rss_kib(path: &str) -> u64 {
     // SAFETY: sysconf has no memory-safety preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
     pages * page / 1024
+}
+
+/// The `key:  N kB` figure of a `/proc/<pid>/status` file, in KiB.
+pub fn status_kib(path: &str, key: &str) -> u64 {
+    let status = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.trim().strip_suffix("kB")?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{path}: no {key} figure"))
 }
 
 /// This process's resident memory in KiB.

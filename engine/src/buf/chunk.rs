@@ -55,6 +55,19 @@ impl Chunk {
         }
     }
 
+    /// Appends `bytes` to a heap chunk whose view ends at the end of its copy; false (and
+    /// nothing changes) for a ring chunk or a view truncated short of its copy.
+    pub(crate) fn try_append(&mut self, bytes: &[u8]) -> bool {
+        match &mut self.buf {
+            Backing::Heap(v) if self.end == v.len() => {
+                v.extend_from_slice(bytes);
+                self.end = v.len();
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Drops the first `n` bytes from the view.
     ///
     /// # Panics

@@ -126,8 +126,9 @@ fn drain_mailbox(ctx: &Rc<CoreCtx>) {
 /// no memory the kernel may still use is freed.
 fn shutdown(ctx: &Rc<CoreCtx>) {
     ctx.closing.set(true);
-    // Siblings must not aim MSG_RINGs at a ring about to close (its fd number may be reused).
-    ctx.remote.set_ring_fd(-1);
+    // Siblings stop aiming MSG_RINGs at a ring about to close (those already on their way
+    // land on it: the published fd is a duplicate that stays open; see Remote::ring).
+    ctx.remote.withdraw_ring_fd();
     ctx.ring_wakes_enabled.set(false);
     for core in ctx.ring_wakes.borrow_mut().drain(..) {
         ctx.siblings[core].unpark();

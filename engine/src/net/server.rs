@@ -283,9 +283,11 @@ impl Server {
             .spawn_on(0, move || async move {
                 let ctx = context::current();
                 let mut next = 0;
+                let mut failing = false;
                 loop {
                     match poll_fn(|cx| ctx.reactor.borrow_mut().poll_accept(slot, id, cx)).await {
                         Ok(fd) => {
+                            failing = false;
                             // SAFETY: a freshly accepted descriptor that nobody else owns.
                             let fd = unsafe { os::owned(fd) };
                             // A closed channel (server gone) drops, and so closes, the socket.
@@ -293,7 +295,16 @@ impl Server {
                             next = (next + 1) % senders.len();
                         }
                         Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
-                        Err(e) => tracing::warn!("accept: {e}"),
+                        Err(e) => {
+                            if !failing {
+                                tracing::warn!("accept: {e} (retrying)");
+                            }
+                            failing = true;
+                            // As in `serve`: out of descriptors, an immediate retry spins.
+                            if out_of_resources(&e) {
+                                crate::sleep(ACCEPT_BACKOFF).await;
+                            }
+                        }
                     }
                 }
             })

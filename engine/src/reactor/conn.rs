@@ -4,8 +4,9 @@
 use std::collections::VecDeque;
 use std::task::Waker;
 
+use super::rx_queue::RxQueue;
 use super::send_slot::SendSlot;
-use crate::buf::{Chunk, TxBuf};
+use crate::buf::TxBuf;
 use crate::sys::RawSock;
 
 /// Where the multishot receive stands.
@@ -79,8 +80,12 @@ pub(crate) struct Conn {
     pub(crate) fd: RawSock,
     pub(crate) transport: Transport,
     pub(crate) hangup: Hangup,
-    pub(crate) rx: VecDeque<Chunk>,
+    pub(crate) rx: RxQueue,
     pub(crate) rx_state: RxState,
+    /// The receive in flight (if any) is a multishot one.
+    pub(crate) rx_multishot: bool,
+    /// Listed for this turn's flush to decide whether to pause the receive.
+    pub(crate) pause_noted: bool,
     /// End of the stream: `Some(0)` EOF, `Some(errno)` error.
     pub(crate) rx_end: Option<i32>,
     pub(crate) read_waker: Option<Waker>,
@@ -117,8 +122,10 @@ impl Conn {
             fd,
             transport,
             hangup: Hangup::Unwatched,
-            rx: VecDeque::new(),
+            rx: RxQueue::default(),
             rx_state: RxState::Idle,
+            rx_multishot: false,
+            pause_noted: false,
             rx_end: None,
             read_waker: None,
             tx: VecDeque::new(),
@@ -174,8 +181,7 @@ impl Conn {
         !self.released
             && self.rx_state == RxState::Idle
             && self.rx_end.is_none()
-            && self.rx.len() < cap
-            && self.rx.iter().map(|c| c.len()).sum::<usize>() < cap_bytes
+            && !self.rx.is_full(cap, cap_bytes)
     }
 
     pub(crate) fn wake_reader(&mut self) {

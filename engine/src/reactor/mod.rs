@@ -6,11 +6,13 @@ mod conn;
 mod lifecycle;
 mod listener;
 mod recv;
+mod rx_queue;
 mod send;
 mod send_slot;
 
 use std::collections::VecDeque;
 use std::io;
+use std::mem::ManuallyDrop;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -40,8 +42,9 @@ const TEARDOWN_LIMIT: Duration = Duration::from_secs(10);
 
 /// One core's I/O state.
 pub(crate) struct Reactor {
-    // Field order is drop order: the driver (ring) goes before the pool's memory.
-    driver: Box<dyn Driver>,
+    // The driver (ring) goes before the pool's memory: it is dropped first, in `Drop`, unless
+    // teardown could not prove the kernel done with our memory (`leak`).
+    driver: ManuallyDrop<Box<dyn Driver>>,
     pool: Rc<BufPool>,
     write_pool: WritePool,
     conns: Slab<Conn>,
@@ -67,6 +70,9 @@ pub(crate) struct Reactor {
     draining: bool,
     /// A MSG_RING wake failed: the executor switches to unparkers and re-wakes everyone.
     pub(crate) ring_wake_failed: bool,
+    /// Teardown gave up waiting for final completions: the driver (the ring, and the memory
+    /// its ops point into) is leaked, never dropped.
+    leak: bool,
 }
 
 impl Reactor {
@@ -77,7 +83,7 @@ impl Reactor {
         counters: Arc<Counters>,
     ) -> Self {
         Reactor {
-            driver,
+            driver: ManuallyDrop::new(driver),
             pool,
             write_pool: WritePool::new(16 * 1024, 256),
             conns: Slab::new(),
@@ -92,6 +98,7 @@ impl Reactor {
             next_listener_id: 0,
             draining: false,
             ring_wake_failed: false,
+            leak: false,
         }
     }
 
@@ -213,12 +220,17 @@ impl Reactor {
     }
 
     pub(crate) fn shutdown(&mut self) {
+        self.shutdown_within(TEARDOWN_LIMIT);
+    }
+
+    /// [`shutdown`](Self::shutdown), giving the kernel `limit` to finish.
+    fn shutdown_within(&mut self, limit: Duration) {
         self.stop_accepting();
         let conns: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for slot in conns {
             self.destroy(slot);
         }
-        let deadline = Instant::now() + TEARDOWN_LIMIT;
+        let deadline = Instant::now() + limit;
         while (self.conns.iter().any(|(_, c)| c.ops_in_flight()) || !self.listeners.is_empty())
             && Instant::now() < deadline
         {
@@ -236,6 +248,10 @@ impl Reactor {
             );
             std::mem::forget(std::mem::take(&mut self.conns));
             std::mem::forget(std::mem::take(&mut self.listeners));
+            // The kernel may still write into the pool and read the send slots and buffers
+            // the forgotten connections hold: the ring stays open and the pool mapped.
+            std::mem::forget(self.pool.clone());
+            self.leak = true;
             return;
         }
         let fds: Vec<_> = self.conns.drain().map(|c| c.fd).collect();
@@ -245,4 +261,17 @@ impl Reactor {
     }
 }
 
+impl Drop for Reactor {
+    fn drop(&mut self) {
+        if self.leak {
+            return;
+        }
+        // SAFETY: the driver is dropped once, here, and never used after.
+        unsafe { ManuallyDrop::drop(&mut self.driver) };
+    }
+}
+
 pub(crate) use accept::listener_closed;
+
+#[cfg(all(test, unix))]
+mod tests;

@@ -1,6 +1,5 @@
 //! The receive path: multishot receives, flow control at the cap, hand-over with compaction.
 
-use std::collections::VecDeque;
 use std::io;
 use std::task::{Context, Poll};
 
@@ -20,7 +19,11 @@ impl Reactor {
             let token = Token::new(OpKind::Hangup, slot);
             self.push(Op::PollHangup { fd, token });
         }
-        let multishot = self.conns[slot].multishot_recv();
+        // While the pool is short a multishot receive could take every free buffer for one
+        // connection in a single park (the kernel keeps filling until the socket is empty):
+        // one buffer per receive then, re-armed each turn while the queue has room.
+        let multishot = self.conns[slot].multishot_recv() && !self.pool.under_pressure();
+        self.conns[slot].rx_multishot = multishot;
         self.push(if multishot {
             Op::RecvMulti { fd, token }
         } else {
@@ -35,21 +38,23 @@ impl Reactor {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
+        let mut reached_cap = false;
         if let Some(chunk) = c.chunk {
             stats::add(&self.counters.bytes_in, chunk.len() as u64);
-            if !conn.released {
-                conn.rx.push_back(chunk);
-                if conn.rx.len() >= cap
-                    && self.pool.under_pressure()
-                    && conn.rx.iter().any(Chunk::is_ring_buffer)
-                {
+            // Bytes after the end of the stream (an error reported while the receive stayed
+            // armed) would be delivered after a gap: drop them.
+            if !conn.released && conn.rx_end.is_none() {
+                let was_full = conn.rx.is_full(cap, cap_bytes);
+                conn.rx.push(chunk);
+                let full = conn.rx.is_full(cap, cap_bytes);
+                reached_cap = full && !was_full;
+                if full && self.pool.under_pressure() && conn.rx.holds_ring_buffers() {
                     // A reader that is behind — or paused, and may stay so — must not sit on
                     // ring buffers while the pool runs dry: its multishot receive can fill
                     // many before the cancel lands, starving every other connection until it
-                    // reads. Copy its queue out of the ring (one copy, under pressure only).
-                    let first = conn.rx.pop_front().expect("a chunk was just queued");
-                    let merged = compact(first, &mut conn.rx);
-                    conn.rx.push_back(merged);
+                    // reads. Copy its queue out of the ring (under pressure only; each byte
+                    // once). The queue stays full on bytes, so the receive still pauses.
+                    conn.rx.compact(cap_bytes);
                     stats::add(&self.counters.compactions, 1);
                 }
                 conn.wake_reader();
@@ -63,6 +68,16 @@ impl Reactor {
         {
             conn.rx_end = Some(-c.result);
             conn.wake_reader();
+            if c.more && conn.rx_state == RxState::Armed {
+                // The stream has ended in error but the receive is still armed (a driver
+                // that refused a completion's bytes): stop it.
+                conn.rx_state = RxState::Cancelling;
+                self.push(Op::Cancel {
+                    target: Token::new(OpKind::Recv, slot),
+                });
+                self.maybe_close(slot);
+                return;
+            }
         }
         if !c.more {
             let starved =
@@ -79,13 +94,25 @@ impl Reactor {
                 conn.rx_state = RxState::Idle;
                 if conn.wants_recv(cap, cap_bytes) {
                     self.arm_recv(slot);
+                } else if c.result != -crate::sys::ECANCELED
+                    && !conn.released
+                    && conn.rx_end.is_none()
+                {
+                    // Ended by itself (a byte limit, or a one-shot receive) with the queue
+                    // full: paused until the reader catches up, without a cancel.
+                    stats::add(&self.counters.recv_paused, 1);
                 }
             }
-        } else if conn.rx_state == RxState::Armed && conn.rx.len() == cap {
+        } else if conn.rx_state == RxState::Armed
+            && !conn.pause_noted
+            && (reached_cap || (conn.rx_multishot && self.pool.under_pressure()))
+        {
             // Flow control, decided at the flush: by then the reader's task has run, and a
             // reader that caught up keeps its receive (a pipelined stream fills the queue in
             // one park every time; cancelling and re-arming it each round costs two ops).
-            // Noted once, as the queue reaches the cap (an armed receive starts below it).
+            // Noted as the queue reaches the cap in chunks or bytes (an armed receive starts
+            // below it), or as a multishot receive fills buffers of a pool under pressure.
+            conn.pause_noted = true;
             self.at_cap.push(slot);
         }
         self.maybe_close(slot);
@@ -117,13 +144,14 @@ impl Reactor {
         let cap = self.limits.rx_cap;
         let cap_bytes = self.rx_cap_bytes();
         let conn = &mut self.conns[slot];
-        if let Some(chunk) = conn.rx.pop_front() {
-            let chunk = if chunk.is_ring_buffer() && self.pool.under_pressure() {
-                stats::add(&self.counters.compactions, 1);
-                compact(chunk, &mut conn.rx)
-            } else {
-                chunk
-            };
+        if conn.rx.front_is_ring_buffer() && self.pool.under_pressure() {
+            // Hand-overs copy while the pool is short: the reader may hold what it reads.
+            // At most `cap_bytes` a read, so that a reader writing what it reads stops at its
+            // write high-water mark with the rest still queued, and the receive pauses.
+            stats::add(&self.counters.compactions, 1);
+            conn.rx.compact(cap_bytes);
+        }
+        if let Some(chunk) = conn.rx.pop() {
             if conn.wants_recv(cap, cap_bytes) {
                 self.arm_recv(slot);
             }
@@ -146,14 +174,21 @@ impl Reactor {
     /// Pauses the receives of the connections whose queue reached the cap in the last park
     /// and whose reader has not caught up since: the reader is behind; stop receiving until
     /// it catches up. The cancel goes out in the same submission as it would have at once.
+    /// Also ends the multishot receives that fill buffers while the pool is under pressure;
+    /// they come back as one-buffer receives (`arm_recv`).
     pub(super) fn pause_readers_behind(&mut self) {
         let cap = self.limits.rx_cap;
+        let cap_bytes = self.rx_cap_bytes();
+        let pressure = self.pool.under_pressure();
         let mut at_cap = std::mem::take(&mut self.at_cap);
         for slot in at_cap.drain(..) {
             let Some(conn) = self.conns.get_mut(slot) else {
                 continue;
             };
-            if conn.rx_state == RxState::Armed && conn.rx.len() >= cap {
+            conn.pause_noted = false;
+            let behind = conn.rx.is_full(cap, cap_bytes);
+            let greedy = conn.rx_multishot && pressure;
+            if conn.rx_state == RxState::Armed && (behind || greedy) {
                 conn.rx_state = RxState::Cancelling;
                 stats::add(&self.counters.recv_paused, 1);
                 self.push(Op::Cancel {
@@ -169,15 +204,4 @@ impl Reactor {
     pub(super) fn rx_cap_bytes(&self) -> usize {
         self.limits.rx_cap.saturating_mul(self.pool.size() as usize)
     }
-}
-
-/// Copies `first` and every queued chunk into one heap chunk, returning their ring buffers.
-pub(super) fn compact(first: Chunk, rest: &mut VecDeque<Chunk>) -> Chunk {
-    let total = first.len() + rest.iter().map(|c| c.len()).sum::<usize>();
-    let mut v = Vec::with_capacity(total);
-    v.extend_from_slice(&first);
-    for c in rest.drain(..) {
-        v.extend_from_slice(&c);
-    }
-    Chunk::from_vec(v)
 }

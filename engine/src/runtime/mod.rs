@@ -51,12 +51,20 @@ pub struct DriverConfig {
     pub core: usize,
     /// Submission queue entries (io_uring) or events per poll (readiness backends).
     pub ring_entries: u32,
+    /// Bytes a connection's receive queue holds before its receive stops (the receive cap
+    /// times the buffer size): a driver that can end a multishot receive after a number of
+    /// bytes uses this as the limit, so that one arming never takes more.
+    pub recv_limit: u32,
 }
 
 impl DriverConfig {
     /// A configuration for core `core` (backend crates use it in their own tests).
     pub fn new(core: usize, ring_entries: u32) -> Self {
-        DriverConfig { core, ring_entries }
+        DriverConfig {
+            core,
+            ring_entries,
+            recv_limit: 0,
+        }
     }
 }
 
@@ -68,8 +76,8 @@ pub type DriverFactory =
 fn default_driver(config: &DriverConfig, pool: Rc<BufPool>) -> io::Result<Box<dyn Driver>> {
     #[cfg(target_os = "linux")]
     {
-        let d = crate::uring::UringDriver::new(config.ring_entries, pool)?;
-        tracing::debug!(core = config.core, mode = ?d.mode(), "io_uring ring up");
+        let d = crate::uring::UringDriver::new(config.ring_entries, config.recv_limit, pool)?;
+        tracing::debug!(core = config.core, mode = ?d.mode(), recv_limit = d.recv_limit(), "io_uring ring up");
         Ok(Box::new(d))
     }
     #[cfg(not(target_os = "linux"))]
@@ -323,9 +331,11 @@ fn setup_core(
     b: &Builder,
 ) -> io::Result<(Rc<CoreCtx>, Backend)> {
     let pool = BufPool::new(b.buffer_count, b.buffer_size)?;
+    let recv_limit = (b.rx_cap as u64 * u64::from(b.buffer_size)).min(u64::from(u32::MAX)) as u32;
     let config = DriverConfig {
         core: id,
         ring_entries: b.ring_entries,
+        recv_limit,
     };
     let driver: Box<dyn Driver> = match &b.driver_factory {
         Some(factory) => factory(&config, pool.clone())?,
@@ -355,8 +365,11 @@ fn setup_core(
         timers: RefCell::default(),
         counters,
     });
+    #[cfg(unix)]
     if let Some(fd) = ring_fd {
-        ctx.remote.set_ring_fd(fd);
+        if let Err(e) = ctx.remote.publish_ring_fd(fd) {
+            tracing::warn!(core = id, "siblings wake this core by eventfd: {e}");
+        }
     }
     Ok((ctx, backend))
 }

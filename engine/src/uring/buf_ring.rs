@@ -12,6 +12,12 @@
 //! publishes only enough of them, warmest first, to cover the recent demand ([`Demand`]). A
 //! receive that finds the ring empty ends with ENOBUFS and is re-armed at the next flush, as
 //! when the pool runs dry; the refill after it publishes more.
+//!
+//! Accounting: every buffer is in exactly one place — published in the ring (`in_ring`), in
+//! the spare stack, or held by a chunk (or by the pool's returned list on its way back). A
+//! buffer is never published twice, and a chunk is made only of a buffer taken from our head
+//! of the ring, so nothing the kernel may still write into is ever handed out. A completion
+//! that does not match the ring ([`OutOfStep`]) never becomes a chunk.
 
 use std::io;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -19,6 +25,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use io_uring::IoUring;
 use io_uring::types::BufRingEntry;
 
+use super::split::{self, OutOfStep};
 use crate::buf::BufPool;
 use crate::mmap::Mmap;
 
@@ -36,6 +43,20 @@ pub(crate) struct BufRing {
     demand: Demand,
     /// `head` at the last refill: what receives took since is the last park's demand.
     head_at_refill: u16,
+    /// Per buffer id: published and not yet taken back from the head.
+    in_ring: Vec<bool>,
+    /// Buffers given up after the ring fell out of step with the kernel (never reused).
+    lost: u32,
+}
+
+/// The buffers a completion consumed, from the head on.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Consumed {
+    /// How many: take them with [`BufRing::take_head`].
+    pub(crate) buffers: usize,
+    /// Descriptors before the reported buffer that were skipped to get back in step (and
+    /// given up); 0 when the ring was in step.
+    pub(crate) skipped: u16,
 }
 
 impl BufRing {
@@ -59,6 +80,8 @@ impl BufRing {
             spare: (0..entries).rev().collect(),
             demand: Demand::new(u32::from(entries)),
             head_at_refill: 0,
+            in_ring: vec![false; usize::from(entries)],
+            lost: 0,
         };
         this.refill(pool, false);
         Ok(this)
@@ -100,6 +123,13 @@ impl BufRing {
     /// Writes buffer `bid`'s descriptor at the local tail; visible to the kernel after
     /// [`publish`](Self::publish).
     fn push(&mut self, pool: &BufPool, bid: u16) {
+        if std::mem::replace(&mut self.in_ring[usize::from(bid)], true) {
+            tracing::error!(
+                bid,
+                "a buffer already in the ring came back; not publishing it twice"
+            );
+            return;
+        }
         let idx = (self.tail & (self.entries - 1)) as usize;
         // SAFETY: idx < entries, so the descriptor lies inside the mapping; the kernel reads
         // descriptors only up to the published tail, and this one is past it.
@@ -112,17 +142,84 @@ impl BufRing {
         self.tail = self.tail.wrapping_add(1);
     }
 
-    /// The id of the buffer the next receive takes, which that receive now owns: the ring's
-    /// head moves past it. A bundle receive (IORING_RECVSEND_BUNDLE) reports only its first
-    /// buffer; the others are the ones after it in ring order, read back from here.
-    pub(crate) fn take_head(&mut self) -> u16 {
-        let idx = (self.head & (self.entries - 1)) as usize;
-        // SAFETY: idx < entries, so the descriptor lies inside the mapping. The kernel has
-        // consumed it (a completion reported it) and we rewrite a slot only when our tail
-        // comes round to it, which needs the buffer back first: the descriptor is unchanged.
-        let bid = unsafe { (*self.mem.as_ptr().cast::<BufRingEntry>().add(idx)).bid() };
+    /// The descriptor `offset` places after our head, as the kernel left it: `(bid, len)`.
+    fn descriptor(&self, offset: u16) -> (u16, u32) {
+        let idx = (self.head.wrapping_add(offset) & (self.entries - 1)) as usize;
+        // SAFETY: idx < entries, so the descriptor lies inside the mapping. The kernel writes
+        // a descriptor only while a receive selects it (a truncated length), before that
+        // receive's completion; a volatile read takes it as it is.
+        let entry = unsafe {
+            std::ptr::read_volatile(
+                self.mem
+                    .as_ptr()
+                    .cast::<BufRingEntry>()
+                    .add(idx)
+                    .cast_const(),
+            )
+        };
+        (entry.bid(), entry.len())
+    }
+
+    /// The published descriptors from `offset` places after our head on, as `(bid, len)`.
+    fn descriptors(&self, offset: u16) -> impl Iterator<Item = (u16, u32)> + '_ {
+        (offset..self.published()).map(|i| self.descriptor(i))
+    }
+
+    /// Published descriptors the kernel has not taken (as far as our head knows).
+    fn published(&self) -> u16 {
+        self.tail.wrapping_sub(self.head)
+    }
+
+    /// How many buffers, from the head on, a receive completion of `res` bytes whose first
+    /// buffer is `first` consumed ([`split`]): each holds up to its descriptor's own length.
+    ///
+    /// If the reported buffer sits further on in the ring, the descriptors before it are
+    /// skipped and given up (the kernel consumed them; we never chunk or publish them again),
+    /// and the completion is split from there.
+    ///
+    /// # Errors
+    ///
+    /// [`OutOfStep`] when `first` is not among the published descriptors, or they hold fewer
+    /// bytes than `res`. Nothing is taken then: the caller must not make chunks.
+    pub(crate) fn consume(&mut self, first: u16, res: usize) -> Result<Consumed, OutOfStep> {
+        match split::split(first, res, self.descriptors(0)) {
+            Ok(buffers) => Ok(Consumed {
+                buffers,
+                skipped: 0,
+            }),
+            Err(OutOfStep::Head { ours, reported }) => {
+                let Some(skip) = (1..self.published()).find(|&i| self.descriptor(i).0 == first)
+                else {
+                    return Err(OutOfStep::Head { ours, reported });
+                };
+                let buffers = split::split(first, res, self.descriptors(skip))?;
+                for _ in 0..skip {
+                    self.take_head();
+                    self.lost += 1;
+                }
+                Ok(Consumed {
+                    buffers,
+                    skipped: skip,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Takes the descriptor at the head, which a completion consumed ([`consume`]): the
+    /// buffer's id and the length the kernel filled it up to at most.
+    ///
+    /// [`consume`]: Self::consume
+    pub(crate) fn take_head(&mut self) -> (u16, u32) {
+        let (bid, len) = self.descriptor(0);
+        self.in_ring[usize::from(bid)] = false;
         self.head = self.head.wrapping_add(1);
-        bid
+        (bid, len)
+    }
+
+    /// Buffers given up after the ring fell out of step with the kernel.
+    pub(crate) fn lost(&self) -> u32 {
+        self.lost
     }
 
     /// Makes every pushed descriptor visible to the kernel (one Release store).
@@ -183,7 +280,98 @@ impl Demand {
 
 #[cfg(test)]
 mod tests {
-    use super::Demand;
+    use super::*;
+
+    /// A registered ring over an 8-buffer pool: every buffer published, in id order.
+    fn setup() -> (IoUring, std::rc::Rc<BufPool>, BufRing) {
+        let ring = IoUring::new(8).expect("io_uring");
+        let pool = BufPool::new(8, 64).unwrap();
+        let buf_ring = BufRing::register(&ring, &pool, 0).expect("PBUF_RING");
+        (ring, pool, buf_ring)
+    }
+
+    /// Writes `len` into the descriptor `offset` places after the head, as a kernel that
+    /// truncates a peeked buffer does.
+    fn truncate(r: &BufRing, offset: u16, len: u32) {
+        let idx = (r.head.wrapping_add(offset) & (r.entries - 1)) as usize;
+        // SAFETY: idx < entries; no kernel op uses this ring in these tests.
+        unsafe { (*r.mem.as_ptr().cast::<BufRingEntry>().add(idx)).set_len(len) };
+    }
+
+    #[test]
+    fn a_bundle_is_split_by_each_descriptors_own_length() {
+        let (ring, pool, mut r) = setup();
+        // The head (buffer 0) was left truncated to 1 byte by an earlier peek.
+        truncate(&r, 0, 1);
+        let c = r.consume(0, 1 + 64 + 10).unwrap();
+        assert_eq!(
+            c,
+            Consumed {
+                buffers: 3,
+                skipped: 0
+            }
+        );
+        let taken: Vec<_> = (0..c.buffers).map(|_| r.take_head()).collect();
+        assert_eq!(taken, [(0, 1), (1, 64), (2, 64)]);
+        // Published again, a buffer gets its full length back.
+        for (bid, _) in taken {
+            drop(pool.chunk(bid, 0));
+        }
+        r.refill(&pool, true);
+        assert_eq!(r.descriptors(0).last(), Some((0, 64)));
+        r.unregister(&ring).unwrap();
+    }
+
+    #[test]
+    fn a_head_out_of_step_skips_to_the_reported_buffer_and_gives_up_the_rest() {
+        let (ring, pool, mut r) = setup();
+        let c = r.consume(3, 10).unwrap();
+        assert_eq!(
+            c,
+            Consumed {
+                buffers: 1,
+                skipped: 3
+            }
+        );
+        assert_eq!(r.take_head(), (3, 64));
+        assert_eq!(r.lost(), 3);
+        // Buffers 0..3 are neither published nor handed out again.
+        r.refill(&pool, true);
+        assert!(
+            r.descriptors(0).all(|(bid, _)| bid >= 4),
+            "skipped buffers republished"
+        );
+        r.unregister(&ring).unwrap();
+    }
+
+    #[test]
+    fn a_buffer_not_in_the_ring_is_never_taken() {
+        let (ring, _pool, mut r) = setup();
+        let before = r.published();
+        let c0 = r.consume(0, 10).unwrap();
+        assert_eq!(c0.buffers, 1);
+        r.take_head();
+        // The kernel names buffer 0 again: it is not in the ring (a chunk may hold it).
+        assert!(matches!(r.consume(0, 10), Err(OutOfStep::Head { .. })));
+        // More bytes than the published buffers hold.
+        assert!(matches!(
+            r.consume(1, 64 * 100),
+            Err(OutOfStep::Short { .. })
+        ));
+        assert_eq!(r.published(), before - 1, "nothing taken on an error");
+        r.unregister(&ring).unwrap();
+    }
+
+    #[test]
+    fn a_buffer_is_never_published_twice() {
+        let (ring, pool, mut r) = setup();
+        // A buffer still in the ring comes back from the pool (a bug elsewhere): ignored.
+        drop(pool.chunk(5, 0));
+        r.refill(&pool, true);
+        let fives = r.descriptors(0).filter(|&(bid, _)| bid == 5).count();
+        assert_eq!(fives, 1);
+        r.unregister(&ring).unwrap();
+    }
 
     #[test]
     fn demand_starts_with_the_whole_pool_and_settles_on_the_load() {

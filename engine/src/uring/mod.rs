@@ -4,6 +4,8 @@
 
 mod buf_ring;
 mod probe;
+mod recv_limit;
+mod split;
 mod wake;
 
 use std::io;
@@ -42,6 +44,9 @@ pub(crate) struct UringDriver {
     /// Multishot receives take bundles: one completion for all the buffers a read filled
     /// (IORING_RECVSEND_BUNDLE, kernel 6.10).
     bundle: bool,
+    /// Bytes a multishot receive delivers before it ends ([`recv_limit`]); 0: no limit (the
+    /// kernel lacks it, or none was asked for).
+    recv_limit: u32,
     /// Dropping: the wake read must not be re-armed.
     closing: bool,
     /// SQEs that did not fit in the SQ this turn.
@@ -52,14 +57,18 @@ pub(crate) struct UringDriver {
 }
 
 impl UringDriver {
-    /// Sets up a ring of `entries` SQEs over `pool`'s buffers.
-    pub(crate) fn new(entries: u32, pool: Rc<BufPool>) -> io::Result<Self> {
+    /// Sets up a ring of `entries` SQEs over `pool`'s buffers; multishot receives end after
+    /// `recv_limit` bytes (0: no limit) where the kernel can do that.
+    pub(crate) fn new(entries: u32, recv_limit: u32, pool: Rc<BufPool>) -> io::Result<Self> {
         // Multishot receives produce CQEs without new SQEs: size the CQ well beyond the SQ
         // (liburing's echo server uses 8x) so bursts don't overflow it.
         let cq_entries = (entries * 8).max(u32::from(pool.count()) * 2).min(1 << 16);
-        let (ring, mode) = probe::setup(entries, cq_entries)?;
+        let (mut ring, mode) = probe::setup(entries, cq_entries)?;
         let msg_ring = probe::check(&ring, mode)?;
         let bundle = ring.params().is_feature_recvsend_bundle();
+        // Everything that can fail without kernel state comes before the buffer ring is
+        // registered: once it is, only Drop may end the registration.
+        let wake = Arc::new(EventFd::new()?);
         let buf_ring = BufRing::register(&ring, &pool, BGID).map_err(|e| {
             if e.raw_os_error() == Some(libc::EINVAL) {
                 io::Error::new(
@@ -70,7 +79,11 @@ impl UringDriver {
                 e
             }
         })?;
-        let wake = Arc::new(EventFd::new()?);
+        let recv_limit = if recv_limit > 0 && recv_limit::probe(&mut ring, BGID) {
+            recv_limit
+        } else {
+            0
+        };
         let mut driver = UringDriver {
             ring,
             buf_ring,
@@ -80,6 +93,7 @@ impl UringDriver {
             wake_armed: false,
             msg_ring,
             bundle,
+            recv_limit,
             closing: false,
             backlog: Vec::new(),
             mode,
@@ -92,6 +106,11 @@ impl UringDriver {
     /// The setup flags in use.
     pub(crate) fn mode(&self) -> SetupMode {
         self.mode
+    }
+
+    /// The byte limit of multishot receives in use (0: none).
+    pub(crate) fn recv_limit(&self) -> u32 {
+        self.recv_limit
     }
 
     /// Queues an SQE; when the SQ is full it waits in `backlog` for the next park.
@@ -194,36 +213,88 @@ impl UringDriver {
                 });
                 continue;
             };
-            // The kernel has finished writing the buffers it took: one, or for a bundle every
-            // buffer full but the last. Each becomes a completion of its own (`more` on all
-            // but the last); a zero-length one goes straight back to the pool when its chunk
-            // drops here.
-            let size = self.pool.size() as usize;
-            let mut left = result.max(0) as usize;
-            let buffers = left.div_ceil(size).max(1);
-            for i in 0..buffers {
-                // The kernel names the first buffer; the others follow it in ring order.
-                let head = self.buf_ring.take_head();
-                debug_assert!(
-                    i > 0 || head == first,
-                    "buffer ring out of step with the kernel"
+            let receive = Receive {
+                token,
+                first,
+                result,
+                more,
+            };
+            if let Err(what) = split_receive(&mut self.buf_ring, &self.pool, receive, out) {
+                // One buffer per completion needs no bookkeeping beyond the reported id:
+                // receives armed from now on take no bundles (those in flight keep theirs).
+                tracing::error!(
+                    lost = self.buf_ring.lost(),
+                    "io_uring buffer ring out of step with the kernel ({what}); bundles off"
                 );
-                let bid = if i == 0 { first } else { head };
-                let len = left.min(size);
-                left -= len;
-                let last = i + 1 == buffers;
-                let chunk = self.pool.chunk(bid, len as u32);
-                out.push(Completion {
-                    token,
-                    result: if buffers == 1 { result } else { len as i32 },
-                    more: more || !last,
-                    chunk: (len > 0).then_some(chunk),
-                });
+                self.bundle = false;
             }
         }
         if rearm_wake {
             self.arm_wake();
         }
+    }
+}
+
+/// A receive completion that names a buffer from the ring.
+struct Receive {
+    token: Token,
+    first: u16,
+    result: i32,
+    more: bool,
+}
+
+/// Turns a receive completion into one completion per buffer it filled (`more` on all but the
+/// last), each buffer holding up to its descriptor's own length ([`split`]). A buffer
+/// consumed without bytes goes straight back to the pool.
+///
+/// # Errors
+///
+/// What was out of step when the completion does not match the ring: descriptors skipped to
+/// get back in step (the completion is delivered), or no way back (the receive ends with EIO
+/// instead of handing out bytes that may belong to another connection).
+fn split_receive(
+    ring: &mut BufRing,
+    pool: &Rc<BufPool>,
+    r: Receive,
+    out: &mut Vec<Completion>,
+) -> Result<(), String> {
+    let res = r.result.max(0) as usize;
+    let consumed = match ring.consume(r.first, res) {
+        Ok(c) => c,
+        Err(e) => {
+            out.push(Completion {
+                token: r.token,
+                result: -libc::EIO,
+                more: r.more,
+                chunk: None,
+            });
+            return Err(format!("{e:?}"));
+        }
+    };
+    let mut left = res;
+    for i in 0..consumed.buffers {
+        let (bid, len) = ring.take_head();
+        let bytes = split::take(&mut left, len);
+        let last = i + 1 == consumed.buffers;
+        let chunk = pool.chunk(bid, bytes as u32);
+        if bytes == 0 && !last {
+            // A zero-length descriptor inside a bundle: nothing to deliver.
+            continue;
+        }
+        out.push(Completion {
+            token: r.token,
+            result: if consumed.buffers == 1 {
+                r.result
+            } else {
+                bytes as i32
+            },
+            more: r.more || !last,
+            chunk: (bytes > 0).then_some(chunk),
+        });
+    }
+    match consumed.skipped {
+        0 => Ok(()),
+        n => Err(format!("{n} descriptors skipped to the reported buffer")),
     }
 }
 
@@ -238,14 +309,19 @@ impl Driver for UringDriver {
                 .flags(libc::SOCK_CLOEXEC)
                 .build()
                 .user_data(token.0),
-            Op::RecvMulti { fd, token } if self.bundle => {
-                opcode::RecvMultiBundle::new(Fd(fd), self.buf_ring.bgid())
-                    .build()
-                    .user_data(token.0)
+            Op::RecvMulti { fd, token } => {
+                let sqe = if self.bundle {
+                    opcode::RecvMultiBundle::new(Fd(fd), self.buf_ring.bgid()).build()
+                } else {
+                    opcode::RecvMulti::new(Fd(fd), self.buf_ring.bgid()).build()
+                };
+                let sqe = sqe.user_data(token.0);
+                if self.recv_limit > 0 {
+                    recv_limit::with_limit(sqe, self.recv_limit)
+                } else {
+                    sqe
+                }
             }
-            Op::RecvMulti { fd, token } => opcode::RecvMulti::new(Fd(fd), self.buf_ring.bgid())
-                .build()
-                .user_data(token.0),
             // Buffer select: the kernel picks the buffer, `len` 0 takes its whole size.
             Op::RecvOnce { fd, token } => opcode::Recv::new(Fd(fd), std::ptr::null_mut(), 0)
                 .buf_group(self.buf_ring.bgid())
