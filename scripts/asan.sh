@@ -26,7 +26,8 @@ if (($#)); then
     exit
 fi
 # The tests that assert on resident memory (RSS).
-memory_tests=(stalled_readers_keep_memory_bounded memory_flat_over_100k idle_connections_on_one_core)
+memory_tests=(stalled_readers_keep_memory_bounded memory_flat_over_100k idle_connections_on_one_core
+    hostile_clients_keep_memory_bounded)
 skips=()
 for t in "${memory_tests[@]}"; do skips+=(--skip "$t"); done
 # The watchdog's self-check bounds how long a caught panic takes (2 s); printing its
@@ -37,4 +38,4 @@ ASAN_OPTIONS=$base_opts asan_test -p corenet-engine -p corenet-compat -p corenet
     --no-fail-fast -- "${skips[@]}"
 echo "== asan: the memory-measuring tests (quarantine off)"
 ASAN_OPTIONS="$base_opts:quarantine_size_mb=0" asan_test -p corenet \
-    --test reliability_slow --test node_memory --test reliability_scale
+    --test reliability_slow --test node_memory --test reliability_scale --test reliability_memory

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs the logic modules' unit tests under miri (issue 8): receive-buffer accounting
-# (buf::pool, buf::chunk, buf::write_pool), the op token encoding (backend), the timer heap
+# (buf::pool, buf::chunk, buf::write_pool), the receive queue and its compaction
+# (reactor::rx_queue), the send slot's byte limit (reactor::send_slot), the split of a
+# receive completion over ring descriptors (uring::split), the op token encoding (backend), the timer heap
 # (time::timers), the compat backend's registrations (mio over miri's epoll shim), and the
 # facade's parsers (Port, is_ip, error codes, text decoding). Only
 # tests that make no syscalls miri cannot model: no sockets, no rings, no threads of cores.
@@ -19,7 +21,8 @@ if (($#)); then
     exec cargo +nightly miri test -p corenet-engine --lib -- "$@"
 fi
 echo "== miri: corenet-engine logic modules"
-cargo +nightly miri test -p corenet-engine --lib -- buf:: backend:: time::timers
+cargo +nightly miri test -p corenet-engine --lib -- buf:: backend:: time::timers \
+    reactor::rx_queue reactor::send_slot uring::split
 echo "== miri: corenet-compat registrations"
 cargo +nightly miri test -p corenet-compat --lib -- registry
 echo "== miri: corenet parsers and error codes"

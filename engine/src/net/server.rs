@@ -295,16 +295,7 @@ impl Server {
                             next = (next + 1) % senders.len();
                         }
                         Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
-                        Err(e) => {
-                            if !failing {
-                                tracing::warn!("accept: {e} (retrying)");
-                            }
-                            failing = true;
-                            // As in `serve`: out of descriptors, an immediate retry spins.
-                            if out_of_resources(&e) {
-                                crate::sleep(ACCEPT_BACKOFF).await;
-                            }
-                        }
+                        Err(e) => after_accept_error(&e, &mut failing).await,
                     }
                 }
             })
@@ -399,15 +390,7 @@ impl Server {
                                 crate::spawn_local(handler(socket)).detach();
                             }
                             Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
-                            Err(e) => {
-                                if !failing {
-                                    tracing::warn!("accept: {e} (retrying)");
-                                }
-                                failing = true;
-                                if out_of_resources(&e) {
-                                    crate::sleep(ACCEPT_BACKOFF).await;
-                                }
-                            }
+                            Err(e) => after_accept_error(&e, &mut failing).await,
                         }
                     }
                 })
@@ -431,6 +414,19 @@ impl Server {
 /// memory: the pending connection stays queued and the listener readable, so retrying at once
 /// would spin the core (libuv's accept loop likewise stops until a descriptor frees up).
 const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// What an accept loop does after an accept error: logs the first of a run of failures
+/// (`failing` remembers the run; a success ends it), and out of resources waits
+/// [`ACCEPT_BACKOFF`] instead of retrying at once.
+async fn after_accept_error(e: &io::Error, failing: &mut bool) {
+    if !*failing {
+        tracing::warn!("accept: {e} (retrying)");
+    }
+    *failing = true;
+    if out_of_resources(e) {
+        crate::sleep(ACCEPT_BACKOFF).await;
+    }
+}
 
 /// Accept errors that retrying at once cannot fix: out of descriptors or kernel memory
 /// (accept(2): EMFILE, ENFILE, ENOBUFS, ENOMEM).
