@@ -1,7 +1,7 @@
 //! An echo server on every core.
 //!
 //! ```sh
-//! cargo run --release --example echo -- --addr 127.0.0.1:7000 [--cores N] [--backend uring|compat] [--unix PATH]
+//! cargo run --release --example echo -- --addr 127.0.0.1:7000 [--cores N] [--backend auto|uring|compat] [--unix PATH]
 //!     [--buffer-count N] [--buffer-size BYTES]
 //! ```
 //!
@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use corenet::{Backend, Runtime, Server};
+use corenet::{Runtime, Server};
 
 #[derive(Parser, Debug)]
 #[command(about = "corenet echo server")]
@@ -26,8 +26,9 @@ struct Args {
     /// Cores (executor threads); default: every CPU in the affinity mask.
     #[arg(long)]
     cores: Option<usize>,
-    /// Backend: uring or compat.
-    #[arg(long, default_value = "uring")]
+    /// Backend: auto (io_uring where it can start, else compat, with the reason on
+    /// stderr), uring or compat.
+    #[arg(long, default_value = "auto")]
     backend: String,
     /// Listen on a Unix socket path instead of TCP.
     #[arg(long)]
@@ -43,18 +44,20 @@ struct Args {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        // Warnings by default: a fallback to compat says why.
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
         .init();
     let args = Args::parse();
-    let backend = match args.backend.as_str() {
-        "uring" => Backend::IoUring,
-        "compat" => Backend::Compat,
-        other => {
-            eprintln!("echo: --backend {other}: expected uring or compat");
+    let mut builder = match Runtime::builder().backend_named(&args.backend) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("echo: --backend: {e}");
             return ExitCode::from(2);
         }
     };
-    let mut builder = Runtime::builder().backend(backend);
     if let Some(n) = args.cores {
         builder = builder.cores(n);
     }
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    eprintln!("echo: running on the {} backend", rt.backend());
     // Before anything else starts threads: SIGINT/SIGTERM become a graceful shutdown.
     if let Err(e) = rt.handle().shutdown_on_signals(Duration::from_secs(5)) {
         eprintln!("echo: cannot watch signals: {e}");

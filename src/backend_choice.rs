@@ -34,11 +34,24 @@ pub(crate) fn start(
 fn parse_env(env: Option<&str>) -> io::Result<Option<Backend>> {
     match env.map(str::trim) {
         None | Some("") => Ok(None),
-        Some("uring") | Some("io_uring") => Ok(Some(Backend::IoUring)),
-        Some("compat") => Ok(Some(Backend::Compat)),
-        Some(other) => Err(io::Error::new(
+        Some(name) => parse_name(name).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("CORENET_BACKEND={name:?}: expected \"uring\", \"compat\" or \"auto\""),
+            )
+        }),
+    }
+}
+
+/// A backend by name: `auto` (no choice forced), `uring` or `io_uring`, `compat`.
+pub(crate) fn parse_name(name: &str) -> io::Result<Option<Backend>> {
+    match name.trim() {
+        "auto" => Ok(None),
+        "uring" | "io_uring" => Ok(Some(Backend::IoUring)),
+        "compat" => Ok(Some(Backend::Compat)),
+        other => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("CORENET_BACKEND={other:?}: expected \"uring\" or \"compat\""),
+            format!("backend {other:?}: expected \"auto\", \"uring\" or \"compat\""),
         )),
     }
 }

@@ -54,6 +54,26 @@ impl Builder {
         self
     }
 
+    /// Chooses the backend by name, as a command line or a configuration file gives it:
+    /// `auto` (the default choice, as without [`backend`](Builder::backend); the environment
+    /// may still force one), `uring` (or `io_uring`), or `compat`.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for any other name.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let rt = corenet::Runtime::builder().backend_named("auto")?.build()?;
+    /// eprintln!("running on {}", rt.backend());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn backend_named(mut self, name: &str) -> io::Result<Self> {
+        self.backend = backend_choice::parse_name(name)?;
+        Ok(self)
+    }
+
     /// Submission queue entries per core (io_uring; default 1024), events per poll (compat).
     pub fn ring_entries(mut self, n: u32) -> Self {
         self.engine = self.engine.ring_entries(n);

@@ -6,18 +6,10 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{secs, watchdog};
-
-/// `target/<profile>/examples/<name>`, which `cargo test` builds beside the test binaries.
-fn example(name: &str) -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let path = exe.parent()?.parent()?.join("examples").join(name);
-    path.exists().then_some(path)
-}
+use common::{example, secs, watchdog};
 
 fn run(backend: &str) {
     let Some(bin) = example("echo") else {

@@ -1,14 +1,17 @@
 //! io_uring blocked by a seccomp filter (as container runtimes do): the default runtime comes
-//! up on the compat backend and echoes; forcing io_uring there is a clear error, not a panic.
-//! The filter is installed on a dedicated thread, so the rest of the process keeps io_uring.
+//! up on the compat backend and echoes; forcing io_uring there is a clear error, not a panic;
+//! and the README's first command (the echo example, default arguments) serves and says it
+//! runs on compat, and why. The filter is installed on a dedicated thread (and inherited by
+//! the processes it starts), so the rest of the process keeps io_uring.
 
 #![cfg(target_os = "linux")]
 
 mod common;
 
-use std::io;
+use std::io::{self, BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
 
-use common::{echo_roundtrip, secs, watchdog};
+use common::{echo_roundtrip, example, secs, watchdog};
 use corenet::{Backend, Runtime, Server, Socket};
 
 /// io_uring_setup, io_uring_enter, io_uring_register (the same numbers on every architecture).
@@ -110,4 +113,61 @@ fn blocked_io_uring_falls_back_to_compat() {
             .unwrap();
         assert_eq!(rt.backend(), Backend::IoUring);
     });
+}
+
+#[test]
+fn echo_example_runs_on_compat_where_io_uring_is_blocked() {
+    let Some(bin) = example("echo") else {
+        eprintln!("skipped: the echo example is not built (run `cargo test --all-targets`)");
+        return;
+    };
+    watchdog(
+        "echo_example_runs_on_compat_where_io_uring_is_blocked",
+        secs(60),
+        move || {
+            // Started from the filtered thread, the example inherits the filter.
+            let mut child = std::thread::spawn(move || {
+                block_io_uring_in_this_thread().expect("seccomp filter");
+                Command::new(bin)
+                    .args(["--addr", "127.0.0.1:0", "--cores", "1"])
+                    .env_remove("CORENET_BACKEND")
+                    .env_remove("RUST_LOG")
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("spawn the echo example")
+            })
+            .join()
+            .unwrap();
+            let mut line = String::new();
+            let mut stdout = BufReader::new(child.stdout.take().unwrap());
+            stdout.read_line(&mut line).unwrap();
+            let addr = line
+                .trim()
+                .strip_prefix("listening on ")
+                .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+                .parse()
+                .unwrap();
+            echo_roundtrip(addr, 64 << 10, 3).unwrap();
+            // SAFETY: plain kill(2) of our own child.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            let status = child.wait().unwrap();
+            assert!(status.success(), "exit status {status}; stderr:\n{err}");
+            assert!(
+                err.contains("running on the compat backend"),
+                "no backend line on stderr:\n{err}"
+            );
+            assert!(
+                err.contains("EPERM") && err.contains("using the compat backend"),
+                "the reason for the fallback is not on stderr:\n{err}"
+            );
+        },
+    );
 }

@@ -1,7 +1,7 @@
 //! hyper 1.x serving "Hello, World!" on every core, through corenet's tokio I/O adapters.
 //!
 //! ```sh
-//! cargo run --release --example http_hello -- --addr 127.0.0.1:8080 [--cores N] [--backend uring|compat]
+//! cargo run --release --example http_hello -- --addr 127.0.0.1:8080 [--cores N] [--backend auto|uring|compat]
 //! ```
 //!
 //! Prints `listening on <addr>` once every core listens. Each accepted connection is served
@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use clap::Parser;
-use corenet::{Backend, Runtime, Server, SocketStream};
+use corenet::{Runtime, Server, SocketStream};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
@@ -40,8 +40,9 @@ struct Args {
     /// Cores (executor threads); default: every CPU in the affinity mask.
     #[arg(long)]
     cores: Option<usize>,
-    /// Backend: uring or compat.
-    #[arg(long, default_value = "uring")]
+    /// Backend: auto (io_uring where it can start, else compat, with the reason on
+    /// stderr), uring or compat.
+    #[arg(long, default_value = "auto")]
     backend: String,
 }
 
@@ -57,18 +58,20 @@ async fn hello(_req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        // Warnings by default: a fallback to compat says why.
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
         .init();
     let args = Args::parse();
-    let backend = match args.backend.as_str() {
-        "uring" => Backend::IoUring,
-        "compat" => Backend::Compat,
-        other => {
-            eprintln!("http_hello: --backend {other}: expected uring or compat");
+    let mut builder = match Runtime::builder().backend_named(&args.backend) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("http_hello: --backend: {e}");
             return ExitCode::from(2);
         }
     };
-    let mut builder = Runtime::builder().backend(backend);
     if let Some(n) = args.cores {
         builder = builder.cores(n);
     }
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    eprintln!("http_hello: running on the {} backend", rt.backend());
     // Before anything else starts threads: SIGINT/SIGTERM become a graceful shutdown.
     if let Err(e) = rt.handle().shutdown_on_signals(Duration::from_secs(5)) {
         eprintln!("http_hello: cannot watch signals: {e}");

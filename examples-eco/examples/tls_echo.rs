@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use corenet::{Backend, Runtime, Server, SocketStream};
+use corenet::{Runtime, Server, SocketStream};
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::TlsAcceptor;
@@ -33,8 +33,9 @@ struct Args {
     /// Cores (executor threads); default: every CPU in the affinity mask.
     #[arg(long)]
     cores: Option<usize>,
-    /// Backend: uring or compat.
-    #[arg(long, default_value = "uring")]
+    /// Backend: auto (io_uring where it can start, else compat, with the reason on
+    /// stderr), uring or compat.
+    #[arg(long, default_value = "auto")]
     backend: String,
     /// Write the self-signed certificate (PEM) here, for clients to trust.
     #[arg(long)]
@@ -74,14 +75,17 @@ async fn serve_tls(acceptor: TlsAcceptor, stream: SocketStream) -> std::io::Resu
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        // Warnings by default: a fallback to compat says why.
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
         .init();
     let args = Args::parse();
-    let backend = match args.backend.as_str() {
-        "uring" => Backend::IoUring,
-        "compat" => Backend::Compat,
-        other => {
-            eprintln!("tls_echo: --backend {other}: expected uring or compat");
+    let mut builder = match Runtime::builder().backend_named(&args.backend) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("tls_echo: --backend: {e}");
             return ExitCode::from(2);
         }
     };
@@ -99,7 +103,6 @@ fn main() -> ExitCode {
         }
     }
     let acceptor = TlsAcceptor::from(Arc::new(config));
-    let mut builder = Runtime::builder().backend(backend);
     if let Some(n) = args.cores {
         builder = builder.cores(n);
     }
@@ -110,6 +113,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    eprintln!("tls_echo: running on the {} backend", rt.backend());
     if let Err(e) = rt.handle().shutdown_on_signals(Duration::from_secs(5)) {
         eprintln!("tls_echo: cannot watch signals: {e}");
         return ExitCode::FAILURE;

@@ -224,3 +224,11 @@ pub fn raise_fd_limit(want: u64) -> u64 {
 pub fn raise_fd_limit(want: u64) -> u64 {
     want
 }
+
+/// `target/<profile>/examples/<name>`, which `cargo test --all-targets` builds beside the
+/// test binaries; `None` when it is not built.
+pub fn example(name: &str) -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.parent()?.join("examples").join(name);
+    path.exists().then_some(path)
+}

@@ -43,6 +43,23 @@ pub enum Backend {
     Compat,
 }
 
+impl Backend {
+    /// The backend's name as `CORENET_BACKEND` and the examples' `--backend` spell it:
+    /// `"io_uring"` or `"compat"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::IoUring => "io_uring",
+            Backend::Compat => "compat",
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// What a driver factory is told about the core it builds a driver for.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
