@@ -151,6 +151,28 @@ mod tests {
         assert_eq!(parse_env(Some("")).unwrap(), None);
         assert_eq!(parse_env(Some("uring")).unwrap(), Some(Backend::IoUring));
         assert_eq!(parse_env(Some(" compat ")).unwrap(), Some(Backend::Compat));
-        assert!(parse_env(Some("epoll")).is_err());
+        assert_eq!(parse_env(Some("auto")).unwrap(), None);
+        let err = parse_env(Some("epoll")).unwrap_err();
+        assert!(
+            err.to_string().contains("CORENET_BACKEND=\"epoll\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(parse_name("auto").unwrap(), None);
+        assert_eq!(parse_name("io_uring").unwrap(), Some(Backend::IoUring));
+        assert_eq!(parse_name("compat").unwrap(), Some(Backend::Compat));
+        let err = parse_name("kqueue").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(
+            err.to_string()
+                .contains("\"auto\", \"uring\" or \"compat\""),
+            "{err}"
+        );
+        for b in [Backend::IoUring, Backend::Compat] {
+            assert_eq!(parse_name(b.name()).unwrap(), Some(b));
+        }
     }
 }
