@@ -16,6 +16,9 @@
 //! megabytes per stalled reader. Afterwards every connection closes, the child's descriptors
 //! return to where they were, and the server still echoes.
 //!
+//! io_uring runs three times: with the best receive limit this kernel has, and as on older
+//! kernels (a limit per invocation; one-shot receives), see `engine/src/uring/recv_limit.rs`.
+//!
 //! `CORENET_HOSTILE_CLIENTS` sets the number of clients (default 200, rounded up to a multiple
 //! of 4). Every socket call has a timeout and every client thread stops by a deadline, so a
 //! server that misbehaves fails the test instead of hanging it.
@@ -32,11 +35,35 @@ use std::time::{Duration, Instant};
 
 use common::backends::{builder, start};
 use common::child::{self, Child};
-use common::{connect_retry, millis, raise_fd_limit, secs};
+use common::{connect_retry, millis, raise_fd_limit, secs, watchdog};
 use corenet::{Backend, Server};
 
 backend_tests! {
     hostile_clients_keep_memory_bounded(secs(240));
+}
+
+/// io_uring as on a kernel without the total byte limit on multishot receives: a limit per
+/// invocation (`CORENET_URING_RECV_LIMIT=invocation`, see `engine/src/uring/recv_limit.rs`).
+#[test]
+fn uring_hostile_clients_keep_memory_bounded_with_a_limit_per_invocation() {
+    watchdog("uring_hostile_..._per_invocation", secs(240), || {
+        attack(
+            Backend::IoUring,
+            &[("CORENET_URING_RECV_LIMIT", "invocation".into())],
+        );
+    });
+}
+
+/// io_uring as on a kernel without any byte limit on multishot receives: one-shot receives
+/// (`CORENET_URING_RECV_LIMIT=oneshot`).
+#[test]
+fn uring_hostile_clients_keep_memory_bounded_with_one_shot_receives() {
+    watchdog("uring_hostile_..._one_shot", secs(240), || {
+        attack(
+            Backend::IoUring,
+            &[("CORENET_URING_RECV_LIMIT", "oneshot".into())],
+        );
+    });
 }
 
 /// The child's cores (the runtime's default buffer pool, receive cap and write high-water
@@ -331,6 +358,11 @@ fn settled_rss(child: &Child, limit: Duration) -> u64 {
 }
 
 fn hostile_clients_keep_memory_bounded(backend: Backend) {
+    attack(backend, &[]);
+}
+
+/// The attack on a child server on `backend` whose environment adds `env`.
+fn attack(backend: Backend, env: &[(&str, String)]) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let clients = client_count();
     // Our sockets and the child's (which inherits the limit), with room to spare.
@@ -344,7 +376,7 @@ fn hostile_clients_keep_memory_bounded(backend: Backend) {
         Backend::IoUring => "uring",
         _ => "compat",
     };
-    let child = Child::spawn("child_entry", &format!("hostile:{tag}"), &[]);
+    let child = Child::spawn("child_entry", &format!("hostile:{tag}"), env);
     let addr: SocketAddr = child
         .value("addr", secs(30))
         .parse()

@@ -69,8 +69,8 @@ pub struct DriverConfig {
     /// Submission queue entries (io_uring) or events per poll (readiness backends).
     pub ring_entries: u32,
     /// Bytes a connection's receive queue holds before its receive stops (the receive cap
-    /// times the buffer size): a driver that can end a multishot receive after a number of
-    /// bytes uses this as the limit, so that one arming never takes more.
+    /// times the buffer size): the io_uring driver keeps one receive arming from taking more
+    /// (0: no limit). Readiness drivers read a bounded batch per park and may ignore it.
     pub recv_limit: u32,
 }
 
@@ -94,7 +94,7 @@ fn default_driver(config: &DriverConfig, pool: Rc<BufPool>) -> io::Result<Box<dy
     #[cfg(target_os = "linux")]
     {
         let d = crate::uring::UringDriver::new(config.ring_entries, config.recv_limit, pool)?;
-        tracing::debug!(core = config.core, mode = ?d.mode(), recv_limit = d.recv_limit(), "io_uring ring up");
+        tracing::debug!(core = config.core, mode = ?d.mode(), recv_limit = ?d.recv_limit(), "io_uring ring up");
         Ok(Box::new(d))
     }
     #[cfg(not(target_os = "linux"))]

@@ -44,8 +44,9 @@ pub(crate) struct UringDriver {
     /// Multishot receives take bundles: one completion for all the buffers a read filled
     /// (IORING_RECVSEND_BUNDLE, kernel 6.10).
     bundle: bool,
-    /// Bytes a multishot receive delivers before it ends ([`recv_limit`]); 0: no limit (the
-    /// kernel lacks it, or none was asked for).
+    /// How receives are kept to `recv_limit` bytes at once ([`recv_limit`]).
+    recv_mode: recv_limit::Mode,
+    /// The most bytes one receive arming may take (a connection's receive cap).
     recv_limit: u32,
     /// Dropping: the wake read must not be re-armed.
     closing: bool,
@@ -79,10 +80,10 @@ impl UringDriver {
                 e
             }
         })?;
-        let recv_limit = if recv_limit > 0 && recv_limit::probe(&mut ring, BGID) {
-            recv_limit
+        let recv_mode = if recv_limit > 0 {
+            recv_limit::Mode::probe(&mut ring, BGID)
         } else {
-            0
+            recv_limit::Mode::Off
         };
         let mut driver = UringDriver {
             ring,
@@ -93,6 +94,7 @@ impl UringDriver {
             wake_armed: false,
             msg_ring,
             bundle,
+            recv_mode,
             recv_limit,
             closing: false,
             backlog: Vec::new(),
@@ -108,9 +110,9 @@ impl UringDriver {
         self.mode
     }
 
-    /// The byte limit of multishot receives in use (0: none).
-    pub(crate) fn recv_limit(&self) -> u32 {
-        self.recv_limit
+    /// How receives are limited, and to how many bytes.
+    pub(crate) fn recv_limit(&self) -> (recv_limit::Mode, u32) {
+        (self.recv_mode, self.recv_limit)
     }
 
     /// Queues an SQE; when the SQ is full it waits in `backlog` for the next park.
@@ -309,19 +311,14 @@ impl Driver for UringDriver {
                 .flags(libc::SOCK_CLOEXEC)
                 .build()
                 .user_data(token.0),
-            Op::RecvMulti { fd, token } => {
-                let sqe = if self.bundle {
-                    opcode::RecvMultiBundle::new(Fd(fd), self.buf_ring.bgid()).build()
-                } else {
-                    opcode::RecvMulti::new(Fd(fd), self.buf_ring.bgid()).build()
-                };
-                let sqe = sqe.user_data(token.0);
-                if self.recv_limit > 0 {
-                    recv_limit::with_limit(sqe, self.recv_limit)
-                } else {
-                    sqe
-                }
-            }
+            Op::RecvMulti { fd, token } => recv_limit::recv_sqe(
+                fd,
+                self.buf_ring.bgid(),
+                self.bundle,
+                self.recv_mode,
+                self.recv_limit,
+            )
+            .user_data(token.0),
             // Buffer select: the kernel picks the buffer, `len` 0 takes its whole size.
             Op::RecvOnce { fd, token } => opcode::Recv::new(Fd(fd), std::ptr::null_mut(), 0)
                 .buf_group(self.buf_ring.bgid())
