@@ -343,6 +343,24 @@ impl Socket {
         self.with_sock(|s| s.set_tcp_nodelay(nodelay))
     }
 
+    /// Whether Nagle's algorithm is off (`getsockopt(TCP_NODELAY)`).
+    ///
+    /// # Errors
+    ///
+    /// The `getsockopt` error (e.g. `EOPNOTSUPP` on a Unix socket).
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.with_sock(|s| s.tcp_nodelay())
+    }
+
+    /// Whether keep-alive probes are on (`getsockopt(SO_KEEPALIVE)`).
+    ///
+    /// # Errors
+    ///
+    /// The `getsockopt` error.
+    pub fn keepalive(&self) -> io::Result<bool> {
+        self.with_sock(|s| s.keepalive())
+    }
+
     /// TCP keep-alive probes on (`Some(idle time before the first probe)`; a zero time keeps
     /// the system's) or off (`None`), as Node's `setKeepAlive` (libuv also sets 10 probes 1 s
     /// apart where the platform allows).

@@ -25,6 +25,19 @@ impl Socket {
         self
     }
 
+    /// Whether the connection has Nagle's algorithm off, as the kernel reports it
+    /// (`getsockopt(TCP_NODELAY)`); `None` without a TCP connection. Node has no such
+    /// getter.
+    pub fn no_delay(&self) -> Option<bool> {
+        self.inner.io.borrow().as_ref()?.nodelay().ok()
+    }
+
+    /// Whether the connection has keep-alive probes on, as the kernel reports it
+    /// (`getsockopt(SO_KEEPALIVE)`); `None` without a connection. Node has no such getter.
+    pub fn keep_alive(&self) -> Option<bool> {
+        self.inner.io.borrow().as_ref()?.keepalive().ok()
+    }
+
     /// Node's `ref()`: recorded only (a corenet runtime runs until shut down).
     pub fn ref_(&self) -> &Socket {
         self.inner.state.borrow_mut().refed = true;
