@@ -355,6 +355,7 @@ impl Socket {
             st.last_activity = std::time::Instant::now();
             (st.ending, st.corked > 0)
         };
+        self.apply_options(&io);
         *self.inner.io.borrow_mut() = Some(io);
         self.start_driver();
         if !corked {

@@ -156,6 +156,12 @@ struct State {
     /// 'timeout' fired and no activity since.
     timed_out: bool,
     timer: Option<corenet_engine::Sleep>,
+    /// `set_no_delay`'s last value, applied again to every new connection (None: never set,
+    /// the system's default).
+    no_delay: Option<bool>,
+    /// `set_keep_alive`'s last value (`Some(None)`: off; `Some(Some(delay))`: on), applied
+    /// again to every new connection.
+    keep_alive: Option<Option<Duration>>,
     /// Addresses cached at connect/accept, readable after close.
     remote: Option<SocketAddr>,
     local: Option<SocketAddr>,
@@ -189,18 +195,23 @@ impl State {
             last_activity: Instant::now(),
             timed_out: false,
             timer: None,
+            no_delay: None,
+            keep_alive: None,
             remote: None,
             local: None,
         }
     }
 
-    /// A fresh connection's state for a reconnect: counters and flags start over; the ref
-    /// and the idle timeout carry over (Node keeps them on the socket object).
+    /// A fresh connection's state for a reconnect: counters and flags start over; the ref,
+    /// the idle timeout and the socket options carry over (Node keeps them on the socket
+    /// object).
     fn restart(&mut self) -> u64 {
         let mut next = State::new(true, false);
         next.generation = self.generation + 1;
         next.refed = self.refed;
         next.timeout = self.timeout;
+        next.no_delay = self.no_delay;
+        next.keep_alive = self.keep_alive;
         *self = next;
         self.generation
     }

@@ -7,9 +7,12 @@ use std::time::Duration;
 use super::Socket;
 
 impl Socket {
-    /// Node's `setNoDelay(noDelay)`: true turns Nagle's algorithm off. No-op on Unix sockets
-    /// and once destroyed.
+    /// Node's `setNoDelay(noDelay)`: true turns Nagle's algorithm off. Called before
+    /// `'connect'` (or before a reconnect), the value is remembered and applied when the
+    /// connection comes up, before `'connect'` and before the bytes written while connecting
+    /// go out. No-op on Unix sockets.
     pub fn set_no_delay(&self, no_delay: bool) -> &Socket {
+        self.inner.state.borrow_mut().no_delay = Some(no_delay);
         if let Some(io) = self.inner.io.borrow().as_ref() {
             let _ = io.set_nodelay(no_delay);
         }
@@ -17,12 +20,31 @@ impl Socket {
     }
 
     /// Node's `setKeepAlive(enable, initialDelay)`: SO_KEEPALIVE with the first probe after
-    /// `initial_delay` (zero: the system's), 10 probes 1 s apart. No-op once destroyed.
+    /// `initial_delay` (zero: the system's), 10 probes 1 s apart. Called before `'connect'`,
+    /// it is remembered and applied when the connection comes up, as
+    /// [`set_no_delay`](Socket::set_no_delay).
     pub fn set_keep_alive(&self, enable: bool, initial_delay: Duration) -> &Socket {
+        let keep_alive = enable.then_some(initial_delay);
+        self.inner.state.borrow_mut().keep_alive = Some(keep_alive);
         if let Some(io) = self.inner.io.borrow().as_ref() {
-            let _ = io.set_keepalive(enable.then_some(initial_delay));
+            let _ = io.set_keepalive(keep_alive);
         }
         self
+    }
+
+    /// Applies the options set before the connection existed to the new connection.
+    pub(super) fn apply_options(&self, io: &corenet_engine::Socket) {
+        let (no_delay, keep_alive) = {
+            let st = self.inner.state.borrow();
+            (st.no_delay, st.keep_alive)
+        };
+        // Errors are ignored as in the setters (a Unix socket has no TCP options).
+        if let Some(no_delay) = no_delay {
+            let _ = io.set_nodelay(no_delay);
+        }
+        if let Some(keep_alive) = keep_alive {
+            let _ = io.set_keepalive(keep_alive);
+        }
     }
 
     /// Whether the connection has Nagle's algorithm off, as the kernel reports it
