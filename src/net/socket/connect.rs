@@ -1,7 +1,10 @@
 //! Client sockets: `net::connect` / `net::create_connection`.
 
+use std::future::{Future, poll_fn};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::pin::pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use corenet_engine as engine;
@@ -326,11 +329,18 @@ impl Socket {
     }
 
     async fn run_connect(&self, target: Target, options: TcpOptions, generation: u64) {
-        let result = match target {
-            Target::Path(path) => engine::Socket::connect_unix(&path)
-                .await
-                .map_err(|e| Error::from_io(e, "connect").with_path(&path)),
-            Target::Tcp { port, host } => self.connect_tcp(port.get(), host, options).await,
+        let attempt = async {
+            match target {
+                Target::Path(path) => engine::Socket::connect_unix(&path)
+                    .await
+                    .map_err(|e| Error::from_io(e, "connect").with_path(&path)),
+                Target::Tcp { port, host } => self.connect_tcp(port.get(), host, options).await,
+            }
+        };
+        let Some(result) = self.while_connecting(attempt, generation).await else {
+            // Destroyed or reconnected: the attempt (lookup or connect) was dropped, which
+            // cancels it and closes its socket.
+            return;
         };
         {
             let mut st = self.inner.state.borrow_mut();
@@ -352,9 +362,11 @@ impl Socket {
             let mut st = self.inner.state.borrow_mut();
             st.remote = io.peer_addr().ok();
             st.local = io.local_addr().ok();
-            st.last_activity = std::time::Instant::now();
             (st.ending, st.corked > 0)
         };
+        // Connecting is activity: the idle timer starts over (and re-arms after a 'timeout'
+        // while connecting).
+        self.touch();
         self.apply_options(&io);
         *self.inner.io.borrow_mut() = Some(io);
         self.start_driver();
@@ -370,6 +382,42 @@ impl Socket {
             self.inner.events.connect.emit(self, &());
             self.inner.events.ready.emit(self, &());
         }
+    }
+
+    /// Runs a connect `attempt` (lookup and connect) while emitting `'timeout'` when the
+    /// socket stays idle for its `set_timeout`, as Node does for a connecting socket. `None`
+    /// when the socket is destroyed or reconnected first: the attempt is dropped then.
+    async fn while_connecting<T>(
+        &self,
+        attempt: impl Future<Output = T>,
+        generation: u64,
+    ) -> Option<T> {
+        let mut attempt = pin!(attempt);
+        poll_fn(|cx| {
+            loop {
+                {
+                    let st = self.inner.state.borrow();
+                    if st.generation != generation || st.destroyed {
+                        return Poll::Ready(None);
+                    }
+                }
+                // Until the driver starts, `set_timeout` and `destroy` wake this task.
+                self.inner.driver.set(Some(cx.waker().clone()));
+                if let Poll::Ready(result) = attempt.as_mut().poll(cx) {
+                    // The driver (started by the caller) registers its own waker. (Only
+                    // here: after a reconnect the slot holds the newer attempt's waker.)
+                    drop(self.inner.driver.take());
+                    return Poll::Ready(Some(result));
+                }
+                // After the attempt: a lookup that finished is activity, which moves the
+                // deadline this arms.
+                if !self.poll_timeout(cx) {
+                    return Poll::Pending;
+                }
+                self.inner.events.timeout.emit(self, &());
+            }
+        })
+        .await
     }
 
     async fn connect_tcp(
@@ -401,7 +449,10 @@ impl Socket {
                 if !self.inner.state.borrow().destroyed {
                     self.inner.events.lookup.emit(self, &event);
                 }
-                lookup?
+                let ip = lookup?;
+                // Node: a successful lookup restarts the idle timer.
+                self.touch();
+                ip
             }
         };
         let addr = SocketAddr::new(ip, port);

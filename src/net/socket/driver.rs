@@ -282,8 +282,9 @@ impl Socket {
         Poll::Ready(true)
     }
 
-    /// Whether the idle timer fired (after `set_timeout`); arms it otherwise.
-    fn poll_timeout(&self, cx: &mut Context<'_>) -> bool {
+    /// Whether the idle timer fired (after `set_timeout`); arms it otherwise. Polled by the
+    /// driver once connected, and by the connect task before.
+    pub(super) fn poll_timeout(&self, cx: &mut Context<'_>) -> bool {
         let mut st = self.inner.state.borrow_mut();
         let Some(idle) = st.timeout else { return false };
         if st.timed_out {

@@ -204,7 +204,7 @@ impl State {
 
     /// A fresh connection's state for a reconnect: counters and flags start over; the ref,
     /// the idle timeout and the socket options carry over (Node keeps them on the socket
-    /// object).
+    /// object). The idle timer starts now: connecting is activity.
     fn restart(&mut self) -> u64 {
         let mut next = State::new(true, false);
         next.generation = self.generation + 1;
@@ -306,9 +306,9 @@ impl Socket {
         if let Some(io) = self.inner.io.borrow_mut().take() {
             io.destroy();
         }
-        if driving {
-            self.wake_driver();
-        } else {
+        // The driver, or the connect task (which then drops its attempt).
+        self.wake_driver();
+        if !driving {
             // Not connected (yet): no driver will see it, so close from here.
             let socket = self.clone();
             next_tick(move || socket.close_now());
@@ -375,6 +375,11 @@ impl Socket {
     /// Node's `setTimeout(msecs)`: `'timeout'` after this long without reads or writes
     /// (re-armed by later activity); `Duration::ZERO` turns it off. The socket is not closed.
     /// Node's `setTimeout(msecs, cb)` is this plus [`once_timeout`](Socket::once_timeout).
+    ///
+    /// It counts from the call, and works while the socket is still resolving its host or
+    /// connecting (Node's way to bound a connect: destroy the socket in the `'timeout'`
+    /// handler); there the activity that restarts it is `connect`, a successful lookup and
+    /// the connection coming up (writes queued before `'connect'` are not, as in Node).
     pub fn set_timeout(&self, idle: Duration) -> &Socket {
         let mut st = self.inner.state.borrow_mut();
         if st.destroyed {

@@ -20,7 +20,11 @@ impl Socket {
             self.refuse_write(err);
             return false;
         }
-        self.touch();
+        // Node: a write waiting for the connection is not activity (nothing reaches the
+        // kernel yet); the connection coming up is.
+        if !self.inner.state.borrow().connecting {
+            self.touch();
+        }
         {
             let mut st = self.inner.state.borrow_mut();
             if st.connecting || st.corked > 0 {
