@@ -125,7 +125,20 @@ for backend in uring compat; do
         else
             fail "http_hello $backend: pipelined: $statuses statuses, $bodies bodies: [$got]"
         fi
+        # An idle keep-alive connection must not hold the shutdown for the grace period (5 s).
+        exec 4<>"/dev/tcp/127.0.0.1/$port"
+        printf 'GET / HTTP/1.1\r\nHost: t\r\n\r\n' >&4
+        status_line=''
+        IFS= read -r -t 5 status_line <&4 || true
+        started=$(date +%s%N)
         stop "http_hello $backend"
+        elapsed_ms=$((($(date +%s%N) - started) / 1000000))
+        exec 4<&-
+        if [[ $status_line == HTTP/1.1\ 200* ]] && ((elapsed_ms < 2500)); then
+            ok "http_hello $backend: an idle keep-alive connection ends at SIGTERM (${elapsed_ms} ms)"
+        else
+            fail "http_hello $backend: idle keep-alive at SIGTERM: [$status_line], exit after ${elapsed_ms} ms"
+        fi
     else
         fail "http_hello $backend: did not start"
     fi

@@ -20,6 +20,8 @@ backend_tests! {
     runtimes_start_and_stop_promptly(secs(60));
     graceful_shutdown_drains_then_destroys_within_deadline(secs(60));
     graceful_shutdown_ends_early_when_connections_finish(secs(60));
+    graceful_shutdown_ends_connections_that_watch_for_it(secs(60));
+    closed_resolves_on_close_on_every_core(secs(30));
     panicking_handler_leaves_core_serving(secs(30));
     spawn_on_from_core_and_from_plain_thread(secs(30));
 }
@@ -169,6 +171,66 @@ fn graceful_shutdown_ends_early_when_connections_finish(backend: Backend) {
         started.elapsed() < Duration::from_secs(5),
         "waited for a deadline with no connection open"
     );
+}
+
+/// A handler that ends its connection once the server closes (as hyper's graceful shutdown
+/// ends an idle keep-alive connection): a graceful shutdown with a long grace period ends as
+/// soon as they are gone, not at its deadline.
+fn graceful_shutdown_ends_connections_that_watch_for_it(backend: Backend) {
+    let rt = start(backend, builder(2));
+    let server = Server::bind(&rt.handle(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    let watched = server.clone();
+    server.serve(move |socket: Socket| {
+        let server = watched.clone();
+        async move {
+            // An idle connection: nothing comes, nothing is sent until the server closes.
+            server.closed().await;
+            let _ = socket.write(b"bye").await;
+            let _ = socket.shutdown().await;
+        }
+    });
+    let mut idle = TcpStream::connect(server.local_addr()).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    // Accepted, and its handler waiting (the server counts it).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rt.stats().iter().map(|s| s.connections_open).sum::<u64>() == 0 {
+        assert!(Instant::now() < deadline, "never accepted");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(server);
+    let started = Instant::now();
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        idle.read_to_end(&mut got).map(|_| got)
+    });
+    rt.shutdown_graceful(Duration::from_secs(30));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the shutdown waited for its deadline: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(reader.join().unwrap().unwrap(), b"bye");
+}
+
+/// `closed()` resolves on every core once the server closes, and at once when it already is.
+fn closed_resolves_on_close_on_every_core(backend: Backend) {
+    let rt = start(backend, builder(2));
+    let server = Server::bind(&rt.handle(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    let waiters: Vec<_> = (0..2)
+        .map(|core| {
+            let s = server.clone();
+            rt.spawn_on(core, move || async move { s.closed().await })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!server.is_closed());
+    server.close();
+    for w in waiters {
+        w.join().unwrap();
+    }
+    let s = server.clone();
+    rt.block_on(1, move || async move { s.closed().await });
 }
 
 fn server_close_stops_accepting(backend: Backend) {

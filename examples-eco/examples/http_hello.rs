@@ -16,7 +16,9 @@
 //! closed at that deadline), and exits 0.
 
 use std::convert::Infallible;
+use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -95,16 +97,32 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    server.serve(|socket| async move {
-        let _ = socket.set_nodelay(true);
-        let io = TokioIo::new(SocketStream::new(socket));
-        let served = http1::Builder::new()
-            // Answers to pipelined requests leave in one write.
-            .pipeline_flush(true)
-            .serve_connection(io, service_fn(hello))
+    let closing = server.clone();
+    server.serve(move |socket| {
+        let server = closing.clone();
+        async move {
+            let _ = socket.set_nodelay(true);
+            let io = TokioIo::new(SocketStream::new(socket));
+            let conn = http1::Builder::new()
+                // Answers to pipelined requests leave in one write.
+                .pipeline_flush(true)
+                .serve_connection(io, service_fn(hello));
+            // On shutdown (a signal closes the server), an idle keep-alive connection ends at
+            // once and a busy one after its response, instead of holding the grace period.
+            let mut conn = pin!(conn);
+            let mut closed = pin!(server.closed());
+            let mut closing = false;
+            let served = poll_fn(|cx| {
+                if !closing && closed.as_mut().poll(cx).is_ready() {
+                    closing = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+                conn.as_mut().poll(cx)
+            })
             .await;
-        if let Err(e) = served {
-            tracing::debug!("http_hello: connection: {e}");
+            if let Err(e) = served {
+                tracing::debug!("http_hello: connection: {e}");
+            }
         }
     });
     println!("listening on {}", server.local_addr());

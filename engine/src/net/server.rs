@@ -58,6 +58,8 @@ struct Inner {
     /// Single-acceptor mode: core 0 accepts and hands sockets to core `i` through `handoff[i]`.
     handoff: Option<Vec<async_channel::Receiver<OwnedSock>>>,
     closed: AtomicBool,
+    /// Notified once when the server closes ([`Server::closed`]).
+    on_close: event_listener::Event,
 }
 
 /// How a server listens.
@@ -247,6 +249,7 @@ impl Server {
                 per_core,
                 handoff: None,
                 closed: AtomicBool::new(false),
+                on_close: event_listener::Event::new(),
             };
             let inner = Arc::new(inner);
             runtime.register_server(Arc::downgrade(&inner) as Weak<dyn Closable>);
@@ -261,6 +264,7 @@ impl Server {
             per_core,
             handoff: Some(receivers),
             closed: AtomicBool::new(false),
+            on_close: event_listener::Event::new(),
         });
         runtime.register_server(Arc::downgrade(&inner) as Weak<dyn Closable>);
         // Core 0 registers the listener now and runs the acceptor. The acceptor holds the
@@ -408,6 +412,34 @@ impl Server {
     pub fn is_closed(&self) -> bool {
         self.inner.closed.load(Ordering::SeqCst)
     }
+
+    /// Resolves once the server is closed: by [`close`](Server::close), or by the runtime's
+    /// graceful shutdown (a signal with `shutdown_on_signals`). Connection handlers await it
+    /// to end their connections early, e.g. hyper's `graceful_shutdown` for idle keep-alive
+    /// connections, which would otherwise hold a shutdown for its whole grace period. Any
+    /// thread, any core.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn handler(server: corenet_engine::Server) {
+    /// server.closed().await;
+    /// println!("no longer accepting");
+    /// # }
+    /// ```
+    pub async fn closed(&self) {
+        loop {
+            if self.is_closed() {
+                return;
+            }
+            let listener = self.inner.on_close.listen();
+            // Closed between the check and the listen: the notification may be gone.
+            if self.is_closed() {
+                return;
+            }
+            listener.await;
+        }
+    }
 }
 
 /// How long [`Server::serve`] waits after an accept failed for want of descriptors or
@@ -466,6 +498,7 @@ impl Inner {
             return;
         }
         tracing::info!(addr = ?self.addr, "server closed");
+        self.on_close.notify(usize::MAX);
         for (core, per_core) in self.per_core.iter().enumerate() {
             let mut per_core = per_core.lock().unwrap_or_else(|e| e.into_inner());
             if let PerCore::Registered { slot, id } =
