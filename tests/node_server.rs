@@ -22,6 +22,8 @@ backend_tests! {
     eaddrinuse_is_one_error_event_then_relisten_works(secs(30));
     listen_error_carries_address_port_syscall(secs(30));
     listen_then_close_same_tick_emits_nothing(secs(30));
+    close_while_looking_up_the_host_binds_nothing(secs(30));
+    listen_again_while_looking_up_keeps_the_newer_listener(secs(30));
     close_waits_for_connections_on_every_core(secs(60));
     close_when_not_running_is_err_server_not_running(secs(30));
     max_connections_enforced_across_cores(secs(60));
@@ -207,6 +209,82 @@ fn listen_then_close_same_tick_emits_nothing(backend: Backend) {
         });
     });
     assert_eq!(events, ["close"]);
+}
+
+/// A port that was free a moment ago (bound to 127.0.0.1:0, then let go).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Asserts for `window` that nothing accepts on 127.0.0.1:`port` (a late bind would).
+fn assert_stays_refused(port: u16, window: Duration) {
+    let until = std::time::Instant::now() + window;
+    while std::time::Instant::now() < until {
+        assert!(
+            TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "something listens on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `listen(port, "localhost")` then `close()` while the name is looked up: Node's close wins
+/// (no 'listening'); the lookup finishing later must not bind the port.
+fn close_while_looking_up_the_host_binds_nothing(backend: Backend) {
+    let rt = start(backend, builder(1));
+    let port = free_port();
+    let events = on_core0(&rt, move |tx| {
+        let server = net::create_server(ServerOptions::default(), echo_factory());
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let (l1, l2) = (log.clone(), log.clone());
+        server.on_listening(move |_| l1.borrow_mut().push("listening"));
+        server.on_error(move |_, _| l2.borrow_mut().push("error"));
+        server.listen((port, "localhost")).unwrap();
+        server.close();
+        server.on_close(move |_| {
+            let mut l = log.borrow().clone();
+            l.push("close");
+            let _ = tx.send(l);
+        });
+    });
+    assert_eq!(events, ["close"]);
+    assert_stays_refused(port, Duration::from_secs(1));
+}
+
+/// A second `listen` while the first one's host name is looked up: the newer listener stays
+/// (the older lookup finishing later neither binds nor replaces it).
+fn listen_again_while_looking_up_keeps_the_newer_listener(backend: Backend) {
+    let rt = start(backend, builder(1));
+    let port = free_port();
+    let (tx, rx) = mpsc::channel();
+    rt.block_on(0, move || async move {
+        let server = net::create_server(ServerOptions::default(), echo_factory());
+        server.listen((port, "localhost")).unwrap();
+        server.listen((0, "127.0.0.1")).unwrap();
+        let s = server.clone();
+        server.on_listening(move |_| {
+            let Some(Address::Tcp(a)) = s.address() else {
+                panic!("no address")
+            };
+            let _ = tx.send(a);
+        });
+        // The server lives as long as the runtime.
+        std::mem::forget(server);
+    });
+    let newer = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_ne!(newer.port(), port);
+    assert_stays_refused(port, Duration::from_secs(1));
+    // Still listening where the second listen put it.
+    let mut c = TcpStream::connect(newer).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(b"ping").unwrap();
+    let mut b = [0u8; 4];
+    c.read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"ping");
 }
 
 /// test-net-server-close.js: 'close' only after the last connection, on any core, has ended;

@@ -254,6 +254,12 @@ impl Server {
                         (lookup.as_str(), 0).to_socket_addrs().map(|mut a| a.next())
                     })
                     .await;
+                    // Closed, or listening again, while the name was looked up: this listen
+                    // is over (binding now would listen after close, or replace the newer
+                    // listener).
+                    if server.inner.generation.get() != generation {
+                        return;
+                    }
                     match found {
                         Ok(Some(addr)) => server.bind_now(&args, Some(addr.ip()), generation),
                         _ => server.fail_later(Error::lookup(&host), generation),
