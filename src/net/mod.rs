@@ -9,6 +9,7 @@ mod events;
 pub mod is_ip;
 mod listen;
 pub mod port;
+mod resolve;
 mod server;
 mod socket;
 

@@ -248,12 +248,7 @@ impl Server {
                 let server = self.clone();
                 let host = host.clone();
                 corenet_engine::spawn_local(async move {
-                    let lookup = host.clone();
-                    let found = blocking::unblock(move || {
-                        use std::net::ToSocketAddrs;
-                        (lookup.as_str(), 0).to_socket_addrs().map(|mut a| a.next())
-                    })
-                    .await;
+                    let found = crate::net::resolve::lookup(&host, 0).await;
                     // Closed, or listening again, while the name was looked up: this listen
                     // is over (binding now would listen after close, or replace the newer
                     // listener).
@@ -261,8 +256,8 @@ impl Server {
                         return;
                     }
                     match found {
-                        Ok(Some(addr)) => server.bind_now(&args, Some(addr.ip()), generation),
-                        _ => server.fail_later(Error::lookup(&host), generation),
+                        Ok(ip) => server.bind_now(&args, Some(ip), generation),
+                        Err(e) => server.fail_later(e, generation),
                     }
                 })
                 .detach();

@@ -1,7 +1,7 @@
 //! Client sockets: `net::connect` / `net::create_connection`.
 
 use std::future::{Future, poll_fn};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::pin::pin;
 use std::task::Poll;
@@ -435,7 +435,7 @@ impl Socket {
         let ip = match host.parse::<IpAddr>() {
             Ok(ip) => ip,
             Err(_) => {
-                let lookup = self.resolve(&host, port, &mut options).await;
+                let lookup = self.resolve(&host, &mut options).await;
                 let event = Lookup {
                     error: lookup.as_ref().err().cloned(),
                     address: lookup.as_ref().ok().copied(),
@@ -482,29 +482,12 @@ impl Socket {
     }
 
     /// The host name to one address: the custom lookup, or the system resolver off the
-    /// core, keeping the first address of the wanted family.
-    async fn resolve(
-        &self,
-        host: &str,
-        port: u16,
-        options: &mut TcpOptions,
-    ) -> Result<IpAddr, Error> {
+    /// core ([`resolve::lookup`]: IPv4 first unless a family is asked for).
+    async fn resolve(&self, host: &str, options: &mut TcpOptions) -> Result<IpAddr, Error> {
         let family = options.family;
         if let Some(lookup) = options.lookup.as_mut() {
             return lookup(host, family);
         }
-        let name = host.to_owned();
-        let found = blocking::unblock(move || {
-            (name.as_str(), port).to_socket_addrs().map(|addrs| {
-                addrs
-                    .map(|a| a.ip())
-                    .find(|ip| family == 0 || (family == 4) == ip.is_ipv4())
-            })
-        })
-        .await;
-        match found {
-            Ok(Some(ip)) => Ok(ip),
-            _ => Err(Error::lookup(host)),
-        }
+        crate::net::resolve::lookup(host, family).await
     }
 }
