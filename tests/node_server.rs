@@ -24,6 +24,7 @@ backend_tests! {
     listen_then_close_same_tick_emits_nothing(secs(30));
     close_while_looking_up_the_host_binds_nothing(secs(30));
     listen_again_while_looking_up_keeps_the_newer_listener(secs(30));
+    exclusive_keeps_other_reuseport_sockets_out(secs(30));
     close_waits_for_connections_on_every_core(secs(60));
     close_when_not_running_is_err_server_not_running(secs(30));
     max_connections_enforced_across_cores(secs(60));
@@ -285,6 +286,53 @@ fn listen_again_while_looking_up_keeps_the_newer_listener(backend: Backend) {
     let mut b = [0u8; 4];
     c.read_exact(&mut b).unwrap();
     assert_eq!(&b, b"ping");
+}
+
+/// Binds a SO_REUSEPORT socket to `addr`, as another process sharing the port would.
+fn reuseport_bind(addr: std::net::SocketAddr) -> std::io::Result<()> {
+    let s = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    s.set_reuse_port(true)?;
+    s.bind(&addr.into())?;
+    s.listen(1)
+}
+
+/// test-net-listen-exclusive-random-ports.js's intent: `exclusive: true` keeps the port to
+/// this server (no SO_REUSEPORT socket can join), while it still serves on every core. The
+/// default per-core SO_REUSEPORT sockets let such a socket join (documented in node-api.md).
+fn exclusive_keeps_other_reuseport_sockets_out(backend: Backend) {
+    let rt = start(backend, builder(2));
+    let listen = |exclusive: bool| {
+        let (tx, rx) = mpsc::channel();
+        rt.block_on(0, move || async move {
+            let server = net::create_server(ServerOptions::default(), echo_factory());
+            let args = ListenArgs::port(0).host("127.0.0.1").exclusive(exclusive);
+            server.listen(args).unwrap();
+            let Some(Address::Tcp(a)) = server.address() else {
+                panic!("no address")
+            };
+            tx.send(a).unwrap();
+            std::mem::forget(server);
+        });
+        rx.recv_timeout(Duration::from_secs(10)).unwrap()
+    };
+    let shared = listen(false);
+    reuseport_bind(shared).expect("the default lets a SO_REUSEPORT socket join");
+    let exclusive = listen(true);
+    let err = reuseport_bind(exclusive).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EADDRINUSE), "{err}");
+    // Served, with connections handed to both cores.
+    for i in 0..4u8 {
+        let mut c = TcpStream::connect(exclusive).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c.write_all(&[i]).unwrap();
+        let mut b = [0u8; 1];
+        c.read_exact(&mut b).unwrap();
+        assert_eq!(b[0], i);
+    }
 }
 
 /// test-net-server-close.js: 'close' only after the last connection, on any core, has ended;

@@ -24,8 +24,11 @@ pub struct ListenArgs {
     pub(crate) target: Target,
     /// Listen backlog (default 511).
     pub backlog: i32,
-    /// Node's `exclusive`: only affects cluster handle sharing, which corenet has no use
-    /// for; accepted and ignored.
+    /// Node's `exclusive` (a handle no other process shares): one listening socket without
+    /// SO_REUSEPORT, which one core accepts on for every core, so no other socket, of this
+    /// process or another, can bind the port while it listens. By default each core has its
+    /// own SO_REUSEPORT socket, and another process of the same user may bind the port too
+    /// (and take a share of its connections). TCP only.
     pub exclusive: bool,
     /// Accept IPv6 only on `::` (no IPv4-mapped connections).
     pub ipv6_only: bool,
@@ -92,7 +95,7 @@ impl ListenArgs {
         self
     }
 
-    /// With `exclusive` (accepted, no effect: see the field).
+    /// With `exclusive` (see the field).
     pub fn exclusive(mut self, on: bool) -> Self {
         self.exclusive = on;
         self

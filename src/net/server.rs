@@ -318,7 +318,7 @@ impl Server {
                     (None, Some(h)) => Some(h.parse::<IpAddr>().expect("checked by listen")),
                     (None, None) => None,
                 };
-                let options = options.ipv6_only(args.ipv6_only);
+                let options = options.ipv6_only(args.ipv6_only).exclusive(args.exclusive);
                 let bind = |ip: IpAddr| {
                     engine::Server::bind_with(
                         &self.inner.runtime,

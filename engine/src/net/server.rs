@@ -74,6 +74,12 @@ pub struct ListenOptions {
     pub single_acceptor: bool,
     /// For `::`: accept IPv6 only (IPV6_V6ONLY), not IPv4-mapped connections.
     pub ipv6_only: bool,
+    /// One listening socket without SO_REUSEPORT, accepted by one core for every core
+    /// (implies [`single_acceptor`](Self::single_acceptor)): no other socket, of this
+    /// process or another, can bind the port while it listens. Without it, the per-core
+    /// sockets (or the single acceptor's) carry SO_REUSEPORT, and another process of the
+    /// same user may bind the port too and take a share of its connections.
+    pub exclusive: bool,
 }
 
 impl Default for ListenOptions {
@@ -82,6 +88,7 @@ impl Default for ListenOptions {
             backlog: sys::DEFAULT_BACKLOG,
             single_acceptor: false,
             ipv6_only: false,
+            exclusive: false,
         }
     }
 }
@@ -102,6 +109,12 @@ impl ListenOptions {
     /// With (or without) a single acceptor.
     pub fn single_acceptor(mut self, on: bool) -> Self {
         self.single_acceptor = on;
+        self
+    }
+
+    /// Exclusive (or not): one socket without SO_REUSEPORT (see the field).
+    pub fn exclusive(mut self, on: bool) -> Self {
+        self.exclusive = on;
         self
     }
 }
@@ -159,9 +172,15 @@ impl Server {
         options: ListenOptions,
     ) -> io::Result<Server> {
         // Without SO_REUSEPORT (Windows) one socket listens and core 0 spreads what it accepts.
-        let single = options.single_acceptor || !sys::HAS_REUSEPORT;
+        let single = options.single_acceptor || options.exclusive || !sys::HAS_REUSEPORT;
         let n = if single { 1 } else { runtime.cores() };
-        let fds = sys::bind_reuseport_group(addr, n, options.backlog, options.ipv6_only)?;
+        let fds = sys::bind_listeners(
+            addr,
+            n,
+            !options.exclusive,
+            options.backlog,
+            options.ipv6_only,
+        )?;
         let bound = socket2::SockRef::from(&fds[0])
             .local_addr()?
             .as_socket()

@@ -50,22 +50,32 @@ fn listener_socket(addr: &SocketAddr, ipv6_only: bool) -> io::Result<Socket> {
 }
 
 /// Binds `n` listening sockets on `addr`, one per core, that the kernel balances new
-/// connections over (SO_REUSEPORT). Without SO_REUSEPORT ([`HAS_REUSEPORT`]) `n` must be 1.
+/// connections over (SO_REUSEPORT), or one exclusive socket. Without SO_REUSEPORT ([`HAS_REUSEPORT`]) `n` must be 1.
 ///
 /// The first socket binds *without* SO_REUSEPORT and sets it only afterwards: the bind then
 /// fails with EADDRINUSE if anyone holds the port (even a reuseport group), so a second server
 /// never silently shares it, while our other sockets (which bind with SO_REUSEPORT while the
 /// first has it set) join. Port 0 is resolved by the first bind. Any failure closes them all.
-pub(crate) fn bind_reuseport_group(
+///
+/// `reuse_port` false (exclusive, `n` 1): the socket never gets SO_REUSEPORT, so nobody else
+/// can join the port while it listens.
+pub(crate) fn bind_listeners(
     addr: SocketAddr,
     n: usize,
+    reuse_port: bool,
     backlog: i32,
     ipv6_only: bool,
 ) -> io::Result<Vec<OwnedSock>> {
+    debug_assert!(
+        reuse_port || n == 1,
+        "only a reuseport group has several sockets"
+    );
     let first = listener_socket(&addr, ipv6_only)?;
     first.bind(&addr.into())?;
     #[cfg(unix)]
-    first.set_reuse_port(true)?;
+    if reuse_port {
+        first.set_reuse_port(true)?;
+    }
     first.listen(backlog)?;
     let bound = first
         .local_addr()?
