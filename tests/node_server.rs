@@ -24,7 +24,6 @@ backend_tests! {
     listen_then_close_same_tick_emits_nothing(secs(30));
     close_while_looking_up_the_host_binds_nothing(secs(30));
     listen_again_while_looking_up_keeps_the_newer_listener(secs(30));
-    exclusive_keeps_other_reuseport_sockets_out(secs(30));
     close_waits_for_connections_on_every_core(secs(60));
     close_when_not_running_is_err_server_not_running(secs(30));
     max_connections_enforced_across_cores(secs(60));
@@ -36,6 +35,12 @@ backend_tests! {
     allow_half_open_keeps_our_side_open(secs(30));
     over_long_pipe_path_is_einval(secs(30));
     unhandled_socket_error_is_logged_not_fatal(secs(30));
+}
+
+// SO_REUSEPORT (not on Windows).
+#[cfg(unix)]
+backend_tests! {
+    exclusive_keeps_other_reuseport_sockets_out(secs(30));
 }
 
 /// An echo handler: writes back every 'data'.
@@ -289,6 +294,7 @@ fn listen_again_while_looking_up_keeps_the_newer_listener(backend: Backend) {
 }
 
 /// Binds a SO_REUSEPORT socket to `addr`, as another process sharing the port would.
+#[cfg(unix)]
 fn reuseport_bind(addr: std::net::SocketAddr) -> std::io::Result<()> {
     let s = socket2::Socket::new(
         socket2::Domain::for_address(addr),
@@ -303,6 +309,7 @@ fn reuseport_bind(addr: std::net::SocketAddr) -> std::io::Result<()> {
 /// test-net-listen-exclusive-random-ports.js's intent: `exclusive: true` keeps the port to
 /// this server (no SO_REUSEPORT socket can join), while it still serves on every core. The
 /// default per-core SO_REUSEPORT sockets let such a socket join (documented in node-api.md).
+#[cfg(unix)]
 fn exclusive_keeps_other_reuseport_sockets_out(backend: Backend) {
     let rt = start(backend, builder(2));
     let listen = |exclusive: bool| {
