@@ -50,6 +50,11 @@
 #![deny(missing_docs)]
 #![warn(clippy::missing_errors_doc, clippy::missing_panics_doc)]
 
+/// The crates.io README's examples, compiled by `cargo test --doc` (not part of the docs).
+#[cfg(doctest)]
+#[doc = include_str!("../README.crate.md")]
+struct ReadmeDoctests;
+
 mod backend_choice;
 pub mod error;
 pub mod net;
