@@ -13,6 +13,10 @@ use clap::{ArgGroup, Parser, Subcommand};
 /// of R per second in total, spread evenly over the connections, and each latency is measured
 /// from the message's scheduled send time, so a stalled server cannot hide its stalls
 /// (coordinated-omission correction, as wrk2 does).
+///
+/// `--threads N` spreads the connections over N event-loop threads (optionally pinned with
+/// `--pin`); each records its own histogram and they are merged at the end, so the percentiles
+/// are over every message of the run. The open-loop rate is the total over all threads.
 #[derive(Debug, Parser)]
 #[command(
     name = "corenet-bench",
@@ -92,8 +96,21 @@ pub struct Args {
     #[arg(long, default_value = "3", value_parser = parse_positive_secs)]
     pub connect_timeout: Duration,
 
+    /// Load threads: the connections are spread over this many event-loop threads (connection
+    /// i on thread i mod N), each with its own poller, and their latencies are merged into one
+    /// histogram. At most `--conns`.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub threads: u32,
+
+    /// Pin load thread i to the i-th CPU of LIST (e.g. `2,3` or `2-3` or `0,4-6`; round robin
+    /// when the list is shorter than `--threads`). Linux only.
+    #[arg(long, value_name = "LIST", value_parser = parse_cpu_list)]
+    pub pin: Option<CpuList>,
+
     /// Print exactly one JSON line on stdout instead of the table (rps, p50_us, p90_us, p99_us,
-    /// p999_us, p9999_us, max_us, errors, client_cpu, messages).
+    /// p999_us, p9999_us, max_us, errors, client_cpu, messages). client_cpu is the load threads'
+    /// CPU time over the measured window's wall time, in percent of one core (up to 100 per
+    /// thread); with several threads, each one's own figures also go to stderr.
     #[arg(long)]
     pub json: bool,
 
@@ -105,6 +122,44 @@ pub struct Args {
     /// Progress line on stderr: auto (when stderr is a terminal), always or never.
     #[arg(long, default_value = "auto", value_parser = ["auto", "always", "never"])]
     pub progress: String,
+}
+
+/// CPU numbers, in the order given, from `--pin`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpuList(pub Vec<usize>);
+
+/// The most CPUs a `--pin` range may span, to catch typos such as `2-30000`.
+const MAX_CPU: usize = 4095;
+
+/// Parses a CPU list: comma-separated CPU numbers and inclusive ranges `A-B`.
+fn parse_cpu_list(s: &str) -> Result<CpuList, String> {
+    if !cfg!(target_os = "linux") {
+        return Err("pinning (--pin) is supported on Linux only".to_string());
+    }
+    let cpu = |t: &str| -> Result<usize, String> {
+        let n: usize = t
+            .trim()
+            .parse()
+            .map_err(|e| format!("{t:?} in {s:?}: {e}"))?;
+        if n > MAX_CPU {
+            return Err(format!("CPU {n} in {s:?} is above {MAX_CPU}"));
+        }
+        Ok(n)
+    };
+    let mut cpus = Vec::new();
+    for part in s.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (cpu(a)?, cpu(b)?);
+                if a > b {
+                    return Err(format!("range {part:?} in {s:?} runs backwards"));
+                }
+                cpus.extend(a..=b);
+            }
+            None => cpus.push(cpu(part)?),
+        }
+    }
+    Ok(CpuList(cpus))
 }
 
 /// Parses a non-negative, finite number of seconds (fractions allowed).
@@ -151,7 +206,28 @@ mod tests {
         let c = p(&["--unix", "/tmp/x", "--rate", "1000"]).unwrap();
         assert_eq!(c.run.rate, Some(1000));
         assert!(c.command.is_none());
+        let c = p(&["--unix", "/tmp/x"]).unwrap();
+        assert_eq!((c.run.threads, c.run.pin), (1, None));
+        assert!(p(&["--unix", "/tmp/x", "--threads", "0"]).is_err());
         let c = p(&["report", "r.json"]).unwrap();
         assert!(matches!(c.command, Some(Command::Report(_))));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn cpu_lists_parse() {
+        assert_eq!(parse_cpu_list("2,3").unwrap().0, [2, 3]);
+        assert_eq!(parse_cpu_list("2-3").unwrap().0, [2, 3]);
+        assert_eq!(parse_cpu_list("0,4-6").unwrap().0, [0, 4, 5, 6]);
+        assert_eq!(parse_cpu_list("7").unwrap().0, [7]);
+        for bad in ["", "a", "3-2", "1,", "-1", "1-", "99999"] {
+            assert!(parse_cpu_list(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    #[test]
+    fn pinning_is_refused_off_linux() {
+        assert!(parse_cpu_list("0").is_err());
     }
 }

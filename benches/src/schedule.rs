@@ -51,6 +51,11 @@ impl Schedule {
         u64::try_from(n).unwrap_or(u64::MAX)
     }
 
+    /// Number of connections the schedule spreads over.
+    pub fn conns(&self) -> u64 {
+        self.conns
+    }
+
     /// The connection global message `n` goes on.
     pub fn conn_of(&self, n: u64) -> u32 {
         (n % self.conns) as u32
@@ -75,6 +80,41 @@ impl Schedule {
         } else {
             0
         }
+    }
+}
+
+/// Which of the run's connections one load thread drives: of `count` threads, thread `index`
+/// drives every connection whose number is `index` modulo `count`, and knows them by local
+/// numbers 0, 1, 2, … in that order. With the global [`Schedule`] this splits the open-loop
+/// rate over the threads without changing when any message is due: each thread sends exactly
+/// the messages of its own connections (so about `rate × its connections / all connections`
+/// per second), at the times the one-thread run would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Share {
+    /// This thread's number.
+    pub index: u32,
+    /// Number of threads.
+    pub count: u32,
+}
+
+impl Share {
+    /// The whole run on one thread.
+    #[cfg(test)]
+    pub const ALL: Self = Self { index: 0, count: 1 };
+
+    /// How many of `conns` connections this thread drives.
+    pub fn len(&self, conns: u32) -> u32 {
+        conns / self.count + u32::from(self.index < conns % self.count)
+    }
+
+    /// The global number of local connection `local`.
+    pub fn global(&self, local: u32) -> u32 {
+        local * self.count + self.index
+    }
+
+    /// The local number of global connection `conn`, if this thread drives it.
+    pub fn local(&self, conn: u32) -> Option<u32> {
+        (conn % self.count == self.index).then_some(conn / self.count)
     }
 }
 
@@ -152,5 +192,28 @@ mod tests {
                 assert_eq!(counts[c as usize], brute);
             }
         }
+    }
+
+    #[test]
+    fn shares_cover_every_connection_once() {
+        for (conns, count) in [(1, 1), (7, 1), (7, 2), (7, 3), (50, 4), (5, 5)] {
+            let mut seen = vec![0; conns as usize];
+            let mut total = 0;
+            for index in 0..count {
+                let sh = Share { index, count };
+                total += sh.len(conns);
+                for local in 0..sh.len(conns) {
+                    let g = sh.global(local);
+                    assert_eq!(sh.local(g), Some(local));
+                    seen[g as usize] += 1;
+                }
+            }
+            assert_eq!(total, conns);
+            assert!(
+                seen.iter().all(|&n| n == 1),
+                "{conns} over {count}: {seen:?}"
+            );
+        }
+        assert_eq!(Share { index: 1, count: 2 }.local(4), None);
     }
 }

@@ -1,19 +1,25 @@
 //! Latency histogram, error counting and the final report (table or JSON line).
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
+use hdrhistogram::errors::AdditionError;
 
 use crate::conn::Completion;
+use crate::progress::note;
 
-/// How many errors are printed in full; the rest are only counted.
+/// How many errors are printed in full, over all load threads; the rest are only counted.
 const MAX_PRINTED_ERRORS: u64 = 10;
+
+/// Errors seen so far by every recorder of the process, for [`MAX_PRINTED_ERRORS`].
+static ERRORS_SEEN: AtomicU64 = AtomicU64::new(0);
 
 /// Highest latency the histogram tracks exactly, in nanoseconds (larger values saturate).
 const MAX_LATENCY_NS: u64 = 60_000_000_000;
 
-/// Collects completions and errors during a run.
+/// Collects completions and errors during a run (one per load thread, merged at the end).
 #[derive(Debug)]
 pub struct Recorder {
     hist: Histogram<u64>,
@@ -59,14 +65,32 @@ impl Recorder {
         }
     }
 
-    /// Counts an error (warm-up included) and prints the first few on stderr.
+    /// Counts an error (warm-up included) and prints the first few of the process on stderr.
     pub fn error(&mut self, what: fmt::Arguments<'_>) {
         self.errors += 1;
-        if self.errors <= MAX_PRINTED_ERRORS {
-            eprintln!("corenet-bench: error: {what}");
-        } else if self.errors == MAX_PRINTED_ERRORS + 1 {
-            eprintln!("corenet-bench: further errors are counted but not printed");
+        let seen = ERRORS_SEEN.fetch_add(1, Relaxed) + 1;
+        if seen <= MAX_PRINTED_ERRORS {
+            note(format_args!("corenet-bench: error: {what}"));
+        } else if seen == MAX_PRINTED_ERRORS + 1 {
+            note(format_args!(
+                "corenet-bench: further errors are counted but not printed"
+            ));
         }
+    }
+
+    /// Adds `other`'s counts and latencies to this recorder's, as if it had recorded them
+    /// itself: the histogram afterwards holds every latency of both.
+    pub fn merge(&mut self, other: &Recorder) -> Result<(), AdditionError> {
+        self.hist.add(&other.hist)?;
+        self.messages += other.messages;
+        self.errors += other.errors;
+        self.completed += other.completed;
+        Ok(())
+    }
+
+    /// Messages completed in the measured window.
+    pub fn messages(&self) -> u64 {
+        self.messages
     }
 
     /// Completions so far, warm-up included.
@@ -79,18 +103,13 @@ impl Recorder {
         self.errors
     }
 
-    /// The 99th percentile so far, if anything was measured.
-    pub fn p99_us(&self) -> Option<f64> {
-        (!self.hist.is_empty()).then(|| self.hist.value_at_quantile(0.99) as f64 / 1000.0)
-    }
-
     /// The latency histogram of the measured window, in nanoseconds.
     pub fn histogram(&self) -> &Histogram<u64> {
         &self.hist
     }
 
-    /// The figures of the measured window, which lasted `wall` and used `cpu` of this
-    /// process's CPU time.
+    /// The figures of the measured window, which lasted `wall` and used `cpu` of the load
+    /// threads' CPU time (summed over the threads).
     pub fn summary(&self, wall: Duration, cpu: Duration) -> Summary {
         let secs = wall.as_secs_f64();
         let us = |q: f64| self.hist.value_at_quantile(q) as f64 / 1000.0;
@@ -136,7 +155,8 @@ pub struct Summary {
     pub max_us: f64,
     /// Errors over the whole run (warm-up included).
     pub errors: u64,
-    /// This process's CPU use in the measured window, percent of one core.
+    /// The load threads' CPU time in the measured window over its wall time, percent of one
+    /// core (so up to 100 × threads).
     pub client_cpu: f64,
     /// Messages completed in the measured window.
     pub messages: u64,
@@ -197,7 +217,7 @@ impl fmt::Display for Summary {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::Instant;
 
     use super::*;
@@ -211,6 +231,17 @@ mod tests {
             sent,
             done: sent + Duration::from_micros(us),
             mismatch,
+        }
+    }
+
+    /// A correct completion sent at `t0` that took `us` microseconds.
+    pub(crate) fn done(t0: Instant, us: u64) -> Completion {
+        Completion {
+            conn: 0,
+            seq: 0,
+            sent: t0,
+            done: t0 + Duration::from_micros(us),
+            mismatch: None,
         }
     }
 
