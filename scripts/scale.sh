@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Multi-core scaling of the echo server: corenet on N cores (N = 1 2 4 8 by default) under
-# N corenet-bench clients (one per server core, --clients to change), each on its own CPU.
-# Prints, per N: total req/s, busy server cores (CPU time / wall time), req/s per busy
-# server core, and the clients' mean p99. Needs >= 2*max(N) CPUs for clean figures.
+# one corenet-bench process with N load threads (one per server core, --clients to change),
+# each thread pinned to its own CPU (--pin). Prints, per N: total req/s, busy server cores
+# (CPU time / wall time), req/s per busy server core, and the p99 over every message of the
+# run (one merged histogram). Needs >= 2*max(N) CPUs for clean figures.
 #
 # usage: scripts/scale.sh [--cores "1 2 4 8"] [--clients K] [--conns C] [--msg M]
 #                         [--pipeline P] [--duration S] [--backend uring|compat]
@@ -30,7 +31,7 @@ while [[ $# -gt 0 ]]; do
 done
 NCPU=$(nproc)
 echo "# $(uname -r), $NCPU CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "# conns/client=$CONNS msg=$MSG pipeline=$PIPELINE duration=${DURATION}s backend=$BACKEND"
+echo "# conns/client thread=$CONNS msg=$MSG pipeline=$PIPELINE duration=${DURATION}s backend=$BACKEND"
 printf '%-6s %-8s %12s %12s %14s %10s\n' cores clients rps server_cpu rps_per_core p99_us
 ticks=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
@@ -44,28 +45,28 @@ for n in $CORES; do
         2>"$log" >"$log.out" &
     spid=$!
     for _ in $(seq 100); do grep -q "listening on" "$log.out" "$log" 2>/dev/null && break; sleep 0.1; done
-    outs=()
-    for c in $(seq 0 $((k - 1))); do
-        cpu=$((n + c % (NCPU - n)))
-        out=$(mktemp); outs+=("$out")
-        taskset -c "$cpu" "$BENCH" --addr "127.0.0.1:$port" --conns "$CONNS" --msg "$MSG" \
-            --pipeline "$PIPELINE" --warmup 1 --duration "$DURATION" --json --progress never \
-            >"$out" 2>/dev/null &
-    done
-    sleep 1 # the clients' warm-up
+    # Client thread c on CPU n + c (wrapping over the CPUs the server does not use).
+    pin=$(for c in $(seq 0 $((k - 1))); do echo $((n + c % (NCPU - n))); done | paste -sd,)
+    out=$(mktemp)
+    "$BENCH" --addr "127.0.0.1:$port" --threads "$k" --pin "$pin" --conns $((CONNS * k)) \
+        --msg "$MSG" --pipeline "$PIPELINE" --warmup 1 --duration "$DURATION" --json \
+        --progress never >"$out" 2>/dev/null &
+    cpid=$!
+    sleep 1 # the client's warm-up
     t0=$(cpu_ticks $spid); w0=$(date +%s.%N)
-    wait $(jobs -p | grep -v "^$spid$") 2>/dev/null || true
+    wait $cpid 2>/dev/null || true
     t1=$(cpu_ticks $spid); w1=$(date +%s.%N)
     kill -INT $spid 2>/dev/null; wait $spid 2>/dev/null || true
-    python3 - "$n" "$k" "$t0" "$t1" "$w0" "$w1" "$ticks" "${outs[@]}" <<'PY'
+    python3 - "$n" "$k" "$t0" "$t1" "$w0" "$w1" "$ticks" "$out" <<'PY' || true
 import json, sys
-n, k, t0, t1, w0, w1, ticks = sys.argv[1:8]
-rows = [json.loads(open(f).read().strip().splitlines()[-1]) for f in sys.argv[8:]]
-rps = sum(r["rps"] for r in rows)
+n, k, t0, t1, w0, w1, ticks, out = sys.argv[1:9]
+lines = open(out).read().strip().splitlines()
+if not lines:
+    sys.exit(f"# {n} cores: corenet-bench printed no result")
+r = json.loads(lines[-1])
 cpu = (float(t1) - float(t0)) / float(ticks) / (float(w1) - float(w0))
-p99 = sum(r["p99_us"] for r in rows) / len(rows)
-print(f"{n:<6} {k:<8} {rps:12.0f} {cpu:12.2f} {rps / max(cpu, 1e-9):14.0f} {p99:10.0f}")
+print(f"{n:<6} {k:<8} {r['rps']:12.0f} {cpu:12.2f} {r['rps'] / max(cpu, 1e-9):14.0f} {r['p99_us']:10.0f}")
 PY
     grep -i "backend\|io_uring" "$log" | head -2 | sed 's/^/#   /' || true
-    rm -f "$log" "$log.out" "${outs[@]}"
+    rm -f "$log" "$log.out" "$out"
 done
