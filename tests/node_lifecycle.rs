@@ -575,14 +575,18 @@ fn destroy_during_lookup_is_silent(backend: Backend) {
         let l = log.clone();
         s.on_connect(move |_| push(&l, "connect"));
         let l = log.clone();
-        s.on_close(move |_, _| push(&l, "close"));
+        s.on_close(move |_, _| {
+            push(&l, "close");
+            // The last expected event: from here, a window for the lookup to finish and be
+            // ignored (no event may follow).
+            let done = done.clone();
+            corenet::spawn_local(async move {
+                corenet::sleep(Duration::from_millis(300)).await;
+                done();
+            })
+            .detach();
+        });
         s.destroy(None);
-        // Give the lookup time to finish and be ignored.
-        corenet::spawn_local(async move {
-            corenet::sleep(Duration::from_millis(300)).await;
-            done();
-        })
-        .detach();
         let _ = log;
     });
     assert_eq!(log, ["close"]);
@@ -636,14 +640,19 @@ fn destroy_without_connect_closes_once(backend: Backend) {
     let log = with_log(&rt, move |log, done| {
         let s = Socket::new(SocketOptions::default());
         let l = log.clone();
-        s.on_close(move |_, had_error| push(&l, format!("close {had_error}")));
+        s.on_close(move |_, had_error| {
+            push(&l, format!("close {had_error}"));
+            // The last expected event: a window from here for a second 'close', which must
+            // not come.
+            let done = done.clone();
+            corenet::spawn_local(async move {
+                corenet::sleep(Duration::from_millis(100)).await;
+                done();
+            })
+            .detach();
+        });
         s.destroy(None);
         s.destroy(None);
-        corenet::spawn_local(async move {
-            corenet::sleep(Duration::from_millis(100)).await;
-            done();
-        })
-        .detach();
         let _ = log;
     });
     assert_eq!(log, ["close false"]);
