@@ -19,7 +19,6 @@ use node_support::{closed_port, push, server_on_core0, with_log};
 
 backend_tests! {
     refused_error_carries_address_and_port(secs(30));
-    many_refused_connects_leave_nothing_behind(secs(60));
     connect_port_validation_and_forms(secs(30));
     local_address_and_port(secs(30));
     mocked_lookup_failure_with_immediate_end(secs(30));
@@ -70,52 +69,6 @@ fn refused_error_carries_address_and_port(backend: Backend) {
             ),
             "close true".into()
         ]
-    );
-}
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
-}
-
-/// test-net-connect-econnrefused.js (catalogue #42): 5 rounds of 50 connections to a
-/// just-closed port all fail with ECONNREFUSED, and afterwards no socket is left open
-/// (the process's descriptor count is back where it was).
-fn many_refused_connects_leave_nothing_behind(backend: Backend) {
-    let rt = start(backend, builder(1));
-    let port = closed_port();
-    let before = open_fds();
-    for round in 0..5 {
-        let log = with_log(&rt, move |log, done| {
-            let done = Rc::new(done);
-            let closed = Rc::new(Cell::new(0));
-            for _ in 0..50 {
-                let s = net::connect((port, "127.0.0.1"));
-                let l = log.clone();
-                s.on_error(move |_, e| push(&l, e.code()));
-                let (closed, done) = (closed.clone(), done.clone());
-                s.on_close(move |_, _| {
-                    closed.set(closed.get() + 1);
-                    if closed.get() == 50 {
-                        done();
-                    }
-                });
-            }
-        });
-        assert_eq!(log.len(), 50, "round {round}");
-        assert!(log.iter().all(|c| c == "ECONNREFUSED"), "{log:?}");
-    }
-    // Descriptors close once their last op completed: allow the core a moment.
-    let mut after = open_fds();
-    for _ in 0..100 {
-        if after <= before {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-        after = open_fds();
-    }
-    assert!(
-        after <= before,
-        "descriptors before {before}, after {after}"
     );
 }
 
