@@ -21,9 +21,6 @@ backend_tests! {
     zero_allocations_per_echoed_message(secs(120));
 }
 
-/// Both backends' runs count on flagged core threads: one at a time.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 struct CountingAlloc;
 
 static CORE_ALLOCS: AtomicU64 = AtomicU64::new(0);
@@ -162,7 +159,7 @@ fn measure(backend: Backend, face: Face) -> Vec<u64> {
 /// or pool can still grow once when load reaches a new peak (a scheduling hiccup on a busy
 /// machine), so a few such allocations in total are tolerated, but never in every window.
 fn zero_allocations_per_echoed_message(backend: Backend) {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = common::serial();
     let messages = ROUNDS_PER_WINDOW * 8 * 4;
     for face in [Face::AsyncOwned, Face::AsyncCopy, Face::Node] {
         let windows = measure(backend, face);

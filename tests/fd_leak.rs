@@ -23,13 +23,6 @@ backend_tests! {
     many_refused_connects_leave_nothing_behind(secs(60));
 }
 
-/// The two backends' runs count the same process-wide descriptors: one at a time.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
 /// Serves: connections whose first byte is b'w' get 4 MiB written at them and are dropped
 /// (the flush is abandoned when the runtime goes); b'r' ones have a read abandoned by a
 /// timeout, then echo; others echo.
@@ -78,11 +71,11 @@ fn round(addr: std::net::SocketAddr, kind: u8) {
 }
 
 fn no_fd_leak_and_no_efault(backend: Backend) {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = common::serial();
     {
         // Warm up what the process opens once (std's and tokio's lazies).
         drop(start(backend, builder(1)));
-        let before = open_fds();
+        let before = common::open_fds();
         for cycle in 0..3 {
             // 8 receive buffers: the pool runs dry under this load (ring exhaustion).
             let rt = start(backend, builder(2).buffer_count(8).buffer_size(1024));
@@ -130,7 +123,7 @@ fn no_fd_leak_and_no_efault(backend: Backend) {
             drop(rt);
             drop(held);
         }
-        let after = open_fds();
+        let after = common::open_fds();
         assert_eq!(before, after, "descriptors before {before}, after {after}");
     }
 }
@@ -140,10 +133,10 @@ fn no_fd_leak_and_no_efault(backend: Backend) {
 /// (the process's descriptor count is back where it was). Ported in `node_connect_errors`
 /// first; here because it counts the whole process's descriptors.
 fn many_refused_connects_leave_nothing_behind(backend: Backend) {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = common::serial();
     let rt = start(backend, builder(1));
     let port = closed_port();
-    let before = open_fds();
+    let before = common::open_fds();
     for round in 0..5 {
         let log = with_log(&rt, move |log, done| {
             let done = Rc::new(done);
@@ -165,13 +158,13 @@ fn many_refused_connects_leave_nothing_behind(backend: Backend) {
         assert!(log.iter().all(|c| c == "ECONNREFUSED"), "{log:?}");
     }
     // Descriptors close once their last op completed: allow the core a moment.
-    let mut after = open_fds();
+    let mut after = common::open_fds();
     for _ in 0..100 {
         if after <= before {
             break;
         }
         std::thread::sleep(Duration::from_millis(20));
-        after = open_fds();
+        after = common::open_fds();
     }
     assert!(
         after <= before,

@@ -17,8 +17,6 @@ backend_tests! {
     emfile_on_accept_is_an_error_event_and_the_server_recovers(secs(60));
 }
 
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 /// Sets the soft RLIMIT_NOFILE (never above the hard limit); returns the previous soft limit.
 fn set_nofile(soft: u64) -> u64 {
     let mut lim = libc::rlimit {
@@ -51,7 +49,7 @@ fn fill_descriptor_table() -> Vec<std::fs::File> {
 }
 
 fn emfile_on_accept_is_an_error_event_and_the_server_recovers(backend: Backend) {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = common::serial();
     // A modest limit, set before the runtime arms its accepts, keeps the filling quick.
     let old = set_nofile(4096);
     let rt = start(backend, builder(1));

@@ -18,14 +18,6 @@ backend_tests! {
     memory_flat_over_100k_connections(secs(300));
 }
 
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn rss_kib() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-    pages * 4
-}
-
 /// Opens, exchanges one byte on, and resets `n` connections from `threads` client threads.
 fn churn(addr: SocketAddr, n: usize, threads: usize) {
     let per = n / threads;
@@ -52,7 +44,7 @@ fn churn(addr: SocketAddr, n: usize, threads: usize) {
 }
 
 fn memory_flat_over_100k_connections(backend: Backend) {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = common::serial();
     let rt = start(backend, builder(2));
     let (tx, rx) = mpsc::channel();
     rt.block_on(0, move || async move {
@@ -79,10 +71,10 @@ fn memory_flat_over_100k_connections(backend: Backend) {
     let addr = rx.recv().unwrap();
     churn(addr, 10_000, 4);
     std::thread::sleep(Duration::from_millis(300));
-    let before = rss_kib();
+    let before = common::rss_kib();
     churn(addr, 100_000, 4);
     std::thread::sleep(Duration::from_millis(300));
-    let after = rss_kib();
+    let after = common::rss_kib();
     eprintln!("{backend:?}: RSS {before} KiB -> {after} KiB over 100,000 connections");
     // A leak of even 100 bytes per connection would add ~10 MB.
     assert!(

@@ -118,9 +118,6 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Client threads do little beyond blocking calls.
 const CLIENT_STACK: usize = 128 * 1024;
 
-/// The measuring tests run one at a time: the attack saturates the CPUs.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 /// The server's bound on peak RSS growth for `clients` connections, in KiB.
 fn bound_kib(clients: usize) -> u64 {
     (clients as u64 * PER_CONN + FIXED) / 1024
@@ -363,7 +360,7 @@ fn hostile_clients_keep_memory_bounded(backend: Backend) {
 
 /// The attack on a child server on `backend` whose environment adds `env`.
 fn attack(backend: Backend, env: &[(&str, String)]) {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = common::serial();
     let clients = client_count();
     // Our sockets and the child's (which inherits the limit), with room to spare.
     let want_fds = clients as u64 + 256;

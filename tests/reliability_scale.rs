@@ -23,9 +23,6 @@ backend_tests! {
     idle_connections_on_one_core(secs(300));
 }
 
-/// Both backends' runs hold thousands of descriptors here: one at a time.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 /// Client connections per 127.0.0.x source address.
 const PER_SOURCE: usize = 5000;
 
@@ -96,7 +93,7 @@ fn connect_from(i: usize, to: SocketAddr) -> TcpStream {
 }
 
 fn idle_connections_on_one_core(backend: Backend) {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = common::serial();
     let tag = if backend == Backend::IoUring {
         "uring"
     } else {

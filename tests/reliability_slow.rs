@@ -18,7 +18,6 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::backends::{builder, start};
-use common::child::self_rss_kib;
 use common::{echo_roundtrip, secs};
 use corenet::net::{self, Address, ServerOptions, Socket as NodeSocket};
 use corenet::{Backend, Server};
@@ -28,9 +27,6 @@ backend_tests! {
     stalled_readers_keep_memory_bounded_node_face(secs(180));
     pause_one_socket_does_not_starve_the_others(secs(120));
 }
-
-/// The RSS-measuring tests run one at a time.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Stalled clients.
 const CLIENTS: usize = 32;
@@ -101,7 +97,7 @@ fn wait_for_stall(sent: &AtomicU64) -> u64 {
 /// client reads its whole stream, verified.
 fn check_bounded(what: &str, sent: &AtomicU64, clients: Vec<TcpStream>, rss_before: u64) {
     let stalled_at = wait_for_stall(sent);
-    let rss = self_rss_kib();
+    let rss = common::rss_kib();
     let grew = rss.saturating_sub(rss_before);
     let intended_kib = CLIENTS as u64 * PER_CLIENT / 1024;
     eprintln!(
@@ -153,7 +149,7 @@ fn check_bounded(what: &str, sent: &AtomicU64, clients: Vec<TcpStream>, rss_befo
 }
 
 fn stalled_readers_keep_memory_bounded_async_face(backend: Backend) {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = common::serial();
     let rt = start(backend, builder(1));
     let sent = Arc::new(AtomicU64::new(0));
     let server = Server::bind(&rt.handle(), "127.0.0.1:0".parse().unwrap()).unwrap();
@@ -180,13 +176,13 @@ fn stalled_readers_keep_memory_bounded_async_face(backend: Backend) {
         }
     });
     std::thread::sleep(Duration::from_millis(200));
-    let rss_before = self_rss_kib();
+    let rss_before = common::rss_kib();
     let clients = stalled_clients(server.local_addr());
     check_bounded(&format!("{backend:?}/async"), &sent, clients, rss_before);
 }
 
 fn stalled_readers_keep_memory_bounded_node_face(backend: Backend) {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = common::serial();
     let rt = start(backend, builder(1));
     let sent = Arc::new(AtomicU64::new(0));
     let counter = sent.clone();
@@ -227,7 +223,7 @@ fn stalled_readers_keep_memory_bounded_node_face(backend: Backend) {
     });
     let addr = rx.recv().unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    let rss_before = self_rss_kib();
+    let rss_before = common::rss_kib();
     let clients = stalled_clients(addr);
     check_bounded(&format!("{backend:?}/node"), &sent, clients, rss_before);
 }
@@ -240,7 +236,7 @@ thread_local! {
 }
 
 fn pause_one_socket_does_not_starve_the_others(backend: Backend) {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = common::serial();
     // 8 receive buffers of 1 KiB for everyone: a paused socket that kept taking buffers
     // would leave none for the others.
     let rt = start(

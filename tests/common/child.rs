@@ -223,8 +223,3 @@ pub fn status_kib(path: &str, key: &str) -> u64 {
         .and_then(|v| v.trim().strip_suffix("kB")?.trim().parse().ok())
         .unwrap_or_else(|| panic!("{path}: no {key} figure"))
 }
-
-/// This process's resident memory in KiB.
-pub fn self_rss_kib() -> u64 {
-    statm_rss_kib("/proc/self/statm")
-}

@@ -232,3 +232,32 @@ pub fn example(name: &str) -> Option<std::path::PathBuf> {
     let path = exe.parent()?.parent()?.join("examples").join(name);
     path.exists().then_some(path)
 }
+
+/// One test at a time, for a binary's tests that measure the whole process (its descriptors,
+/// its resident memory, its threads) or load every CPU: each takes this guard first. (Tests of
+/// one binary share a process; tests of different binaries never run in the same one.)
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// This process's open descriptors (`/proc/self/fd`; 0 where there is no such directory).
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+/// This process's resident memory in KiB (`/proc/self/statm`, Linux).
+pub fn rss_kib() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm");
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .expect("statm's resident field");
+    #[cfg(unix)]
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
+    #[cfg(not(unix))]
+    let page = 4096;
+    pages * page / 1024
+}
