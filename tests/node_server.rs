@@ -24,6 +24,7 @@ backend_tests! {
     listen_then_close_same_tick_emits_nothing(secs(30));
     close_while_looking_up_the_host_binds_nothing(secs(30));
     listen_again_while_looking_up_keeps_the_newer_listener(secs(30));
+    connection_handler_closes_the_server_through_its_socket(secs(30));
     close_waits_for_connections_on_every_core(secs(60));
     close_when_not_running_is_err_server_not_running(secs(30));
     max_connections_enforced_across_cores(secs(60));
@@ -215,6 +216,57 @@ fn listen_then_close_same_tick_emits_nothing(backend: Backend) {
         });
     });
     assert_eq!(events, ["close"]);
+}
+
+/// test-net-server-close.js's shape (Node's handlers call `server.close()` and
+/// `server.getConnections()` from 'connection'): a connection's handler, on whichever core it
+/// landed, reads the server's count and address and closes it through `socket.server()`;
+/// 'close' follows once that connection ends, and nothing is accepted afterwards.
+fn connection_handler_closes_the_server_through_its_socket(backend: Backend) {
+    let rt = start(backend, builder(2));
+    let (seen_tx, seen_rx) = mpsc::channel();
+    let (addr_tx, addr_rx) = mpsc::channel();
+    let (close_tx, close_rx) = mpsc::channel();
+    rt.block_on(0, move || async move {
+        let server = net::create_server(ServerOptions::default(), move || {
+            let seen = seen_tx.clone();
+            move |socket: &Socket| {
+                let handle = socket.server().expect("an accepted socket has its server");
+                let _ = seen.send((handle.connections(), handle.address()));
+                handle.close();
+                socket.end(None);
+            }
+        });
+        server.on_close(move |_| {
+            let _ = close_tx.send("close");
+        });
+        server.listen((0, "127.0.0.1")).unwrap();
+        let _ = addr_tx.send(server.address());
+        // The server lives as long as the runtime.
+        std::mem::forget(server);
+    });
+    let Some(Address::Tcp(addr)) = addr_rx.recv_timeout(Duration::from_secs(10)).unwrap() else {
+        panic!("no TCP address")
+    };
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut rest = Vec::new();
+    c.read_to_end(&mut rest).unwrap();
+    let (count, address) = seen_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(count, 1);
+    assert_eq!(address, Some(Address::Tcp(addr)));
+    drop(c);
+    assert_eq!(close_rx.recv_timeout(Duration::from_secs(10)), Ok("close"));
+    // Every core lets go of its listening socket as its turn comes (the same after `close()`
+    // on the server itself): refused soon.
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    while TcpStream::connect(addr).is_ok() {
+        assert!(
+            std::time::Instant::now() < until,
+            "still accepting 5 s after close"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// A port that was free a moment ago (bound to 127.0.0.1:0, then let go).

@@ -170,10 +170,15 @@ fn two_threads_open_loop_share_the_rate() {
     assert_eq!(hgrm_total(&hgrm), messages);
     let _ = std::fs::remove_file(&hgrm);
     // 2000/s over 1.5 s, 4 connections split evenly: each thread sends half (the schedule is
-    // fixed, so only a stalled machine can make this short).
+    // fixed, so only a stalled machine can make this short). Each thread's measured window
+    // has its own edges (a few messages either way: 1,503 and 1,496 of 2,999 seen on a loaded
+    // machine); a split that failed would put everything on one thread.
     assert!((2700..=3100).contains(&messages), "{v}");
     for t in &threads {
-        assert!(t.2.abs_diff(messages / 2) <= 2, "{threads:?} of {messages}");
+        assert!(
+            t.2.abs_diff(messages / 2) <= messages / 50,
+            "{threads:?} of {messages}"
+        );
     }
 }
 

@@ -11,6 +11,7 @@ mod listen;
 pub mod port;
 mod resolve;
 mod server;
+mod server_handle;
 mod socket;
 
 pub use events::ListenerId;
@@ -18,6 +19,7 @@ pub use is_ip::{is_ip, is_ipv4, is_ipv6};
 pub use listen::ListenArgs;
 pub use port::Port;
 pub use server::{Address, Server, ServerOptions, create_server};
+pub use server_handle::ServerHandle;
 pub use socket::{
     ConnectArgs, DEFAULT_HIGH_WATER_MARK, Encoding, Lookup, Socket, SocketOptions, WriteCallback,
     connect, create_connection,

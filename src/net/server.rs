@@ -65,6 +65,12 @@ impl Address {
     }
 }
 
+thread_local! {
+    /// This core's Node-face servers by id, for [`ServerHandle`]s to reach.
+    static REGISTRY: RefCell<std::collections::HashMap<u64, std::rc::Weak<Inner>>> =
+        RefCell::default();
+}
+
 type Handler = Box<dyn FnMut(&Socket)>;
 type CloseCallback = Box<dyn FnOnce(&Server, Option<Error>)>;
 type Factory = Box<dyn Fn() -> Handler + Send + Sync>;
@@ -86,9 +92,37 @@ pub(crate) struct Shared {
         async_channel::Sender<Option<Error>>,
         async_channel::Receiver<Option<Error>>,
     ),
+    /// The runtime and the core the server lives on, and its key in that core's registry
+    /// (how a [`ServerHandle`] reaches it).
+    runtime: engine::RuntimeHandle,
+    core: usize,
+    id: u64,
+    /// The bound address while listening.
+    address: std::sync::Mutex<Option<Address>>,
 }
 
 impl Shared {
+    /// The bound address (poison-tolerant: a panicking holder leaves a valid value).
+    pub(crate) fn address(&self) -> std::sync::MutexGuard<'_, Option<Address>> {
+        self.address.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Open connections over every core.
+    pub(crate) fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    /// Closes the server on its own core, from any thread or core (a task there does it).
+    pub(crate) fn close_from_anywhere(&self) {
+        let id = self.id;
+        drop(self.runtime.spawn_on(self.core, move || async move {
+            let inner = REGISTRY.with(|r| r.borrow().get(&id).and_then(std::rc::Weak::upgrade));
+            if let Some(inner) = inner {
+                Server { inner }.close();
+            }
+        }));
+    }
+
     /// A connection's socket closed.
     pub(crate) fn connection_closed(&self) {
         let before = self.connections.fetch_sub(1, Ordering::SeqCst);
@@ -117,12 +151,18 @@ struct Inner {
     events: Events,
     /// The engine listener while listening.
     listener: RefCell<Option<engine::Server>>,
-    address: RefCell<Option<Address>>,
     /// Bumped by every listen/close, so a deferred 'listening' of an older listen is dropped.
     generation: Cell<u64>,
     refed: Cell<bool>,
     /// The accept-error forwarding task is running.
     forwarding_errors: Cell<bool>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // During the core thread's exit the registry may already be gone.
+        let _ = REGISTRY.try_with(|r| r.borrow_mut().remove(&self.shared.id));
+    }
 }
 
 /// Creates a server whose connections are handled, on each core, by the handler `factory`
@@ -158,8 +198,11 @@ where
 {
     let runtime =
         engine::RuntimeHandle::current().expect("create_server called outside a corenet core");
+    let core = corenet_engine::current_core().expect("create_server called outside a corenet core");
     let factory: Factory = Box::new(move || Box::new(factory()) as Handler);
-    Server {
+    static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let server = Server {
         inner: Rc::new(Inner {
             shared: Arc::new(Shared {
                 options,
@@ -169,16 +212,21 @@ where
                 closing: AtomicBool::new(false),
                 zero: async_channel::bounded(1),
                 accept_errors: async_channel::bounded(64),
+                runtime: runtime.clone(),
+                core,
+                id,
+                address: std::sync::Mutex::new(None),
             }),
             runtime,
             events: Events::default(),
             listener: RefCell::new(None),
-            address: RefCell::new(None),
             generation: Cell::new(0),
             refed: Cell::new(true),
             forwarding_errors: Cell::new(false),
         }),
-    }
+    };
+    REGISTRY.with(|r| r.borrow_mut().insert(id, Rc::downgrade(&server.inner)));
+    server
 }
 
 impl Server {
@@ -271,7 +319,7 @@ impl Server {
         match self.bind(args, resolved) {
             Ok((listener, address)) => {
                 *self.inner.listener.borrow_mut() = Some(listener.clone());
-                *self.inner.address.borrow_mut() = Some(address);
+                *self.inner.shared.address() = Some(address);
                 self.start_accepting(listener);
                 let server = self.clone();
                 next_tick(move || {
@@ -439,7 +487,7 @@ impl Server {
     fn close_inner(&self, cb: Option<CloseCallback>) -> &Server {
         let listener = self.inner.listener.borrow_mut().take();
         self.inner.generation.set(self.inner.generation.get() + 1);
-        *self.inner.address.borrow_mut() = None;
+        *self.inner.shared.address() = None;
         let was_listening = listener.is_some();
         if let Some(l) = listener {
             l.close();
@@ -480,7 +528,13 @@ impl Server {
     /// The bound address: `Address::Tcp` or `Address::Pipe`; `None` before listening and
     /// after close.
     pub fn address(&self) -> Option<Address> {
-        self.inner.address.borrow().clone()
+        self.inner.shared.address().clone()
+    }
+
+    /// A handle on this server that any thread or core may hold and use
+    /// ([`Socket::server`](super::Socket::server) gives one to connection handlers).
+    pub fn handle(&self) -> super::ServerHandle {
+        super::ServerHandle::new(self.inner.shared.clone())
     }
 
     /// Calls `cb` later in the turn with the number of open connections over all cores.

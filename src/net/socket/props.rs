@@ -202,6 +202,13 @@ impl Socket {
         self.inner.server.is_some()
     }
 
+    /// Node's `socket.server`: a handle on the server that accepted this socket (`None` for
+    /// a client socket), usable from the connection's core to close the server or count its
+    /// connections.
+    pub fn server(&self) -> Option<crate::net::ServerHandle> {
+        self.inner.server.clone().map(crate::net::ServerHandle::new)
+    }
+
     /// Node's `allowHalfOpen`.
     pub fn allow_half_open(&self) -> bool {
         self.inner.allow_half_open
