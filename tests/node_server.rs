@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::backends::{builder, start};
-use common::secs;
+use common::{half_close_check, secs};
 use corenet::Backend;
 use corenet::net::{self, Address, ListenArgs, ServerOptions, Socket};
 
@@ -337,12 +337,7 @@ fn listen_again_while_looking_up_keeps_the_newer_listener(backend: Backend) {
     assert_ne!(newer.port(), port);
     assert_stays_refused(port, Duration::from_secs(1));
     // Still listening where the second listen put it.
-    let mut c = TcpStream::connect(newer).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    c.write_all(b"ping").unwrap();
-    let mut b = [0u8; 4];
-    c.read_exact(&mut b).unwrap();
-    assert_eq!(&b, b"ping");
+    half_close_check(newer, b"ping").unwrap();
 }
 
 /// Binds a SO_REUSEPORT socket to `addr`, as another process sharing the port would.
@@ -385,12 +380,7 @@ fn exclusive_keeps_other_reuseport_sockets_out(backend: Backend) {
     assert_eq!(err.raw_os_error(), Some(libc::EADDRINUSE), "{err}");
     // Served, with connections handed to both cores.
     for i in 0..4u8 {
-        let mut c = TcpStream::connect(exclusive).unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        c.write_all(&[i]).unwrap();
-        let mut b = [0u8; 1];
-        c.read_exact(&mut b).unwrap();
-        assert_eq!(b[0], i);
+        half_close_check(exclusive, &[i]).unwrap();
     }
 }
 
