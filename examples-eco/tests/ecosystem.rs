@@ -98,6 +98,61 @@ fn hyper_client_keep_alive(backend: Backend) {
     assert_eq!(bodies, ["Hello, /one", "Hello, /two", "Hello, /three"]);
 }
 
+/// hyper on connections of the Node face, both ends: a `net::create_server` handler hands
+/// each accepted socket to hyper's server with `into_stream`, and a `net::connect` socket
+/// becomes a hyper client connection at 'connect' (three keep-alive requests).
+fn hyper_both_ends_on_node_face_sockets(backend: Backend) {
+    use corenet::net::{self, Address, ServerOptions};
+
+    let rt = runtime(backend);
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<String>>();
+    rt.block_on(0, move || async move {
+        let server = net::create_server(ServerOptions::default(), || {
+            |socket: &net::Socket| {
+                let io = TokioIo::new(socket.into_stream().expect("a fresh connection"));
+                corenet::spawn_local(async move {
+                    let _ = http1::Builder::new()
+                        .serve_connection(io, service_fn(hello))
+                        .await;
+                })
+                .detach();
+            }
+        });
+        server.listen((0, "127.0.0.1")).expect("listen");
+        let Some(Address::Tcp(addr)) = server.address() else {
+            panic!("no TCP address")
+        };
+        let client = net::connect((addr.port(), "127.0.0.1"));
+        client.once_connect(move |socket| {
+            let io = TokioIo::new(socket.into_stream().expect("connected"));
+            corenet::spawn_local(async move {
+                let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+                    .await
+                    .expect("handshake");
+                corenet::spawn_local(async move {
+                    let _ = conn.await;
+                })
+                .detach();
+                let mut bodies = Vec::new();
+                for path in ["/one", "/two", "/three"] {
+                    let req = Request::get(path)
+                        .header(hyper::header::HOST, "localhost")
+                        .body(Empty::<Bytes>::new())
+                        .unwrap();
+                    let response = sender.send_request(req).await.expect("send_request");
+                    let body = response.into_body().collect().await.expect("body");
+                    bodies.push(String::from_utf8(body.to_bytes().to_vec()).unwrap());
+                }
+                let _ = tx.send(bodies);
+                drop(server);
+            })
+            .detach();
+        });
+    });
+    let bodies = rx.recv_timeout(Duration::from_secs(30)).expect("answers");
+    assert_eq!(bodies, ["Hello, /one", "Hello, /two", "Hello, /three"]);
+}
+
 fn hyper_pipelined_requests(backend: Backend) {
     let rt = runtime(backend);
     let (_server, addr) = serve_http(&rt);
@@ -258,6 +313,7 @@ macro_rules! both_backends {
 
 both_backends! {
     hyper_client_keep_alive(60);
+    hyper_both_ends_on_node_face_sockets(60);
     hyper_pipelined_requests(60);
     rustls_echo_both_ends(60);
     tokio_bridge_join_handle(60);

@@ -394,4 +394,21 @@ impl Error {
             "Socket connection timeout",
         )
     }
+    /// `ERR_INVALID_STATE` "Invalid state: <what>": an operation the object's state does not
+    /// allow, e.g. [`Socket::into_stream`](crate::net::Socket::into_stream) while connecting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = corenet::Error::invalid_state("the socket is still connecting");
+    /// assert_eq!(err.code(), "ERR_INVALID_STATE");
+    /// assert_eq!(err.to_string(), "Invalid state: the socket is still connecting");
+    /// ```
+    pub fn invalid_state(what: &str) -> Error {
+        Error::node(
+            "ERR_INVALID_STATE",
+            io::ErrorKind::Other,
+            format!("Invalid state: {what}"),
+        )
+    }
 }

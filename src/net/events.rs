@@ -36,6 +36,8 @@ pub(crate) struct Listeners<T: 'static, A: ?Sized + 'static> {
     /// Removed while an emission held the list; dropped when it ends.
     removed: RefCell<Vec<ListenerId>>,
     emitting: Cell<u32>,
+    /// `clear` ran during an emission: the emission drops the list it holds.
+    cleared: Cell<bool>,
 }
 
 impl<T: 'static, A: ?Sized + 'static> Default for Listeners<T, A> {
@@ -44,6 +46,7 @@ impl<T: 'static, A: ?Sized + 'static> Default for Listeners<T, A> {
             entries: RefCell::new(Vec::new()),
             removed: RefCell::new(Vec::new()),
             emitting: Cell::new(0),
+            cleared: Cell::new(false),
         }
     }
 }
@@ -114,6 +117,16 @@ impl<T: 'static, A: ?Sized + 'static> Listeners<T, A> {
             (entry.f)(target, arg);
         }
         self.emitting.set(self.emitting.get() - 1);
+        if self.cleared.get() {
+            // Cleared from inside (e.g. `into_stream` in a 'data' listener): the listeners
+            // held by this emission go too, and with them the clones they captured.
+            if self.emitting.get() == 0 {
+                self.cleared.set(false);
+                self.removed.borrow_mut().clear();
+            }
+            drop(list);
+            return true;
+        }
         {
             let removed = self.removed.borrow();
             list.retain(|e| !e.once && !removed.contains(&e.id));
@@ -130,6 +143,9 @@ impl<T: 'static, A: ?Sized + 'static> Listeners<T, A> {
 
     /// Drops every listener (after 'close': no Rc cycles outlive the object).
     pub(crate) fn clear(&self) {
+        if self.emitting.get() > 0 {
+            self.cleared.set(true);
+        }
         let taken = std::mem::take(&mut *self.entries.borrow_mut());
         drop(taken);
     }
@@ -201,5 +217,29 @@ mod tests {
         // First listener again (+1), the once added in emission 1 (+100); the removed one no
         // longer runs.
         assert_eq!(calls.get(), 11 + 1 + 100);
+    }
+    #[test]
+    fn clear_during_emit_drops_every_listener() {
+        let l: Rc<Listeners<(), ()>> = Rc::default();
+        let held = Rc::new(());
+        {
+            let (l2, held) = (l.clone(), held.clone());
+            l.on(move |_, _| {
+                let _ = &held;
+                l2.clear();
+            });
+        }
+        l.on(|_, _| {});
+        assert_eq!(Rc::strong_count(&held), 2);
+        l.emit(&(), &());
+        assert_eq!(
+            l.count(),
+            0,
+            "the emission must not put the cleared list back"
+        );
+        assert_eq!(Rc::strong_count(&held), 1, "captured clones are dropped");
+        l.on(|_, _| {});
+        assert!(l.emit(&(), &()), "listeners added after a clear work");
+        assert_eq!(l.count(), 1);
     }
 }

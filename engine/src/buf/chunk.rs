@@ -115,6 +115,14 @@ impl Deref for Chunk {
     }
 }
 
+/// A chunk that owns `bytes` (e.g. bytes to give back with
+/// [`SocketStream::from_parts`](crate::SocketStream::from_parts)).
+impl From<Vec<u8>> for Chunk {
+    fn from(bytes: Vec<u8>) -> Chunk {
+        Chunk::from_vec(bytes)
+    }
+}
+
 impl AsRef<[u8]> for Chunk {
     fn as_ref(&self) -> &[u8] {
         self

@@ -56,6 +56,16 @@ impl SocketStream {
         }
     }
 
+    /// Wraps `socket` with `unread` bytes in front: they are read before anything the
+    /// socket receives next (the inverse of [`into_parts`](SocketStream::into_parts), e.g.
+    /// to give back bytes read to choose a protocol).
+    pub fn from_parts(socket: Socket, unread: Option<Chunk>) -> SocketStream {
+        SocketStream {
+            socket,
+            pending: unread.filter(|chunk| !chunk.is_empty()),
+        }
+    }
+
     /// The socket, for its options and addresses.
     pub fn get_ref(&self) -> &Socket {
         &self.socket

@@ -195,7 +195,12 @@ impl Socket {
             (st.paused, st.read_ended)
         };
         if !read_ended && !paused {
-            match io.poll_read(cx) {
+            let unread = self.inner.state.borrow_mut().unread.take();
+            let read = match unread {
+                Some(chunk) => Poll::Ready(Ok(Some(chunk))),
+                None => io.poll_read(cx),
+            };
+            match read {
                 Poll::Ready(Ok(Some(chunk))) => {
                     drop(io_ref);
                     self.inner.state.borrow_mut().bytes_read += chunk.len() as u64;
@@ -356,6 +361,11 @@ impl Socket {
             // A 'close' listener reconnected: the listeners and onread stay.
             return;
         }
+        self.drop_listeners();
+    }
+
+    /// Drops every listener and `onread` (and the socket clones they captured).
+    pub(super) fn drop_listeners(&self) {
         let e = &self.inner.events;
         e.lookup.clear();
         e.connect.clear();

@@ -11,6 +11,7 @@ mod driver;
 mod encoding;
 mod listeners;
 mod props;
+mod stream;
 mod write;
 
 use std::cell::{Cell, RefCell};
@@ -162,6 +163,9 @@ struct State {
     /// `set_keep_alive`'s last value (`Some(None)`: off; `Some(Some(delay))`: on), applied
     /// again to every new connection.
     keep_alive: Option<Option<Duration>>,
+    /// Received bytes to emit before reading more: the unread rest of a stream this socket
+    /// was made from ([`Socket::from_stream`]).
+    unread: Option<Chunk>,
     /// Addresses cached at connect/accept, readable after close.
     remote: Option<SocketAddr>,
     local: Option<SocketAddr>,
@@ -197,6 +201,7 @@ impl State {
             timer: None,
             no_delay: None,
             keep_alive: None,
+            unread: None,
             remote: None,
             local: None,
         }
