@@ -192,6 +192,17 @@ impl Error {
         Error::dns("EAI_FAIL", io::ErrorKind::Other, host)
     }
 
+    /// A failed lookup with the resolver's own code (`EAI_AGAIN`, `EAI_FAIL`, ...).
+    pub(crate) fn lookup_code(code: &'static str, host: &str) -> Error {
+        Error::dns(code, io::ErrorKind::Other, host)
+    }
+
+    /// Sets the host name a lookup error reports.
+    pub(crate) fn with_hostname(mut self, host: &str) -> Error {
+        self.0.hostname = Some(host.into());
+        self
+    }
+
     fn dns(code: &'static str, kind: io::ErrorKind, host: &str) -> Error {
         let mut err = Error::new(code, kind);
         err.0.syscall = Some("getaddrinfo");
