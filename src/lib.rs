@@ -59,9 +59,11 @@ mod backend_choice;
 pub mod error;
 pub mod net;
 mod runtime;
+#[cfg(unix)]
+pub mod systemd;
 
 pub use corenet_engine::{
-    Backend, Chunk, CoreStats, Elapsed, JoinError, JoinHandle, ListenOptions, OwnedBuf,
+    Backend, Chunk, CoreStats, Elapsed, JoinError, JoinHandle, ListenOptions, OwnedBuf, OwnedSock,
     RemoteHandle, RuntimeHandle, Server, Sleep, Socket, SocketStream, TcpConnector, current_core,
     sleep, sleep_until, spawn_local, timeout,
 };

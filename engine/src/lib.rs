@@ -71,4 +71,5 @@ pub use executor::task::{JoinError, JoinHandle, spawn_local};
 pub use net::{ListenOptions, Server, Socket, SocketStream, TcpConnector};
 pub use runtime::{Backend, Builder, DriverFactory, RemoteHandle, Runtime, RuntimeHandle};
 pub use stats::CoreStats;
+pub use sys::OwnedSock;
 pub use time::{Elapsed, Sleep, sleep, sleep_until, timeout};

@@ -1,6 +1,11 @@
-//! The forms of `server.listen(...)`: port, (port, host), path, and the options object.
+//! The forms of `server.listen(...)`: port, (port, host), path, a handle, and the options
+//! object.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use corenet_engine::OwnedSock;
 
 use super::Port;
 use crate::Error;
@@ -16,7 +21,10 @@ use crate::Error;
 /// let b: ListenArgs = (8080, "127.0.0.1").into(); // listen(8080, '127.0.0.1')
 /// let c = ListenArgs::path("/tmp/app.sock").readable_all(true); // listen({ path, readableAll })
 /// let d = ListenArgs::port(0).host("::1").ipv6_only(true).backlog(128);
-/// # let _ = (a, b, c, d);
+/// // listen(handle): a listening socket made elsewhere.
+/// let e: ListenArgs = std::net::TcpListener::bind("127.0.0.1:0")?.into();
+/// # let _ = (a, b, c, d, e);
+/// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -45,6 +53,35 @@ pub(crate) enum Target {
         host: Option<String>,
     },
     Path(PathBuf),
+    /// A listening socket to adopt (`listen(handle)`, `listen({ fd })`).
+    Handle(Handle),
+}
+
+/// A listening socket inside [`ListenArgs`]: clones share it, and the first `listen` takes
+/// it (a second finds it gone: `EINVAL`, as listening on a closed handle does in Node).
+#[derive(Clone)]
+pub(crate) struct Handle(Arc<Mutex<Option<OwnedSock>>>);
+
+impl Handle {
+    /// Takes the socket out; `None` if a `listen` took it before.
+    pub(crate) fn take(&self) -> Option<OwnedSock> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+impl PartialEq for Handle {
+    fn eq(&self, other: &Handle) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Handle {}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sock = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f.debug_tuple("Handle").field(&*sock).finish()
+    }
 }
 
 impl ListenArgs {
@@ -78,6 +115,38 @@ impl ListenArgs {
     /// A Unix socket path (a leading NUL byte: a Linux abstract name).
     pub fn path(path: impl AsRef<Path>) -> Self {
         Self::with_target(Target::Path(path.as_ref().to_owned()))
+    }
+
+    /// A listening socket made elsewhere: Node's `server.listen(handle)`, and
+    /// `listen({ fd })` as `ListenArgs::handle(unsafe { OwnedFd::from_raw_fd(fd) })`. A
+    /// `std::net::TcpListener` (or a `UnixListener` on Unix) converts into `ListenArgs` too,
+    /// so `server.listen(listener)` works as well.
+    ///
+    /// The server takes the socket: it accepts on it from one core for every core (see
+    /// [`engine::Server::from_std`](corenet_engine::Server::from_std)) and `close()` closes
+    /// it. [`backlog`](Self::backlog), [`exclusive`](Self::exclusive) and
+    /// [`ipv6_only`](Self::ipv6_only) do not apply: the socket keeps its own. A Unix socket's
+    /// file is not unlinked at close (Node leaves a handle's file alone too); `readable_all`
+    /// and `writable_all` still change its mode.
+    ///
+    /// A socket that is not a listening stream socket is the server's `'error'`: `EINVAL`
+    /// (connected, only bound, datagram), or `ENOTSOCK` (no socket at all: Node says
+    /// `EINVAL` there).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use corenet::net::{self, ListenArgs};
+    ///
+    /// # fn f(server: &net::Server) -> Result<(), Box<dyn std::error::Error>> {
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// server.listen(ListenArgs::handle(listener))?;
+    /// # Ok(()) }
+    /// ```
+    pub fn handle(listener: impl Into<OwnedSock>) -> Self {
+        Self::with_target(Target::Handle(Handle(Arc::new(Mutex::new(Some(
+            listener.into(),
+        ))))))
     }
 
     /// The host to bind: an IP address, or a name looked up first (a lookup failure is the
@@ -135,6 +204,19 @@ impl From<Port> for ListenArgs {
 impl From<(u16, &str)> for ListenArgs {
     fn from((port, host): (u16, &str)) -> Self {
         ListenArgs::port(port).host(host)
+    }
+}
+
+impl From<std::net::TcpListener> for ListenArgs {
+    fn from(listener: std::net::TcpListener) -> Self {
+        ListenArgs::handle(listener)
+    }
+}
+
+#[cfg(unix)]
+impl From<std::os::unix::net::UnixListener> for ListenArgs {
+    fn from(listener: std::os::unix::net::UnixListener) -> Self {
+        ListenArgs::handle(listener)
     }
 }
 

@@ -273,7 +273,9 @@ impl Server {
     // ---- listen --------------------------------------------------------------------------
 
     /// Starts listening on every core: `listen(port)`, `listen((port, host))`,
-    /// `listen(ListenArgs::path(p))`, or a [`ListenArgs`] with the options object's fields.
+    /// `listen(ListenArgs::path(p))`, `listen(handle)` with a listening socket made elsewhere
+    /// ([`ListenArgs::handle`], or a `std` listener itself), or a [`ListenArgs`] with the
+    /// options object's fields.
     /// `'listening'` or `'error'` follows later in the turn.
     ///
     /// # Errors
@@ -358,6 +360,24 @@ impl Server {
                 })?;
                 super::listen::apply_pipe_mode(path, args)?;
                 Ok((listener, Address::Pipe(path.clone())))
+            }
+            Target::Handle(handle) => {
+                // Already listened on (by a clone of these arguments): a closed handle to us.
+                let socket = handle.take().ok_or_else(|| {
+                    Error::from_io(std::io::ErrorKind::InvalidInput.into(), "listen")
+                })?;
+                let listener = engine::Server::from_std(&self.inner.runtime, socket)
+                    .map_err(|e| Error::from_io(e, "listen"))?;
+                let address = match listener.unix_path() {
+                    Some(path) => {
+                        if !path.as_os_str().is_empty() {
+                            super::listen::apply_pipe_mode(path, args)?;
+                        }
+                        Address::Pipe(path.to_owned())
+                    }
+                    None => Address::Tcp(listener.local_addr()),
+                };
+                Ok((listener, address))
             }
             Target::Tcp { port, host } => {
                 let port = port.map_or(0, |p| p.get());

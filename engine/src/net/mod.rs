@@ -1,5 +1,6 @@
 //! The async face: `Server` (listening on every core) and `Socket` (one connection).
 
+mod adopt;
 mod connector;
 mod io_traits;
 #[cfg(windows)]

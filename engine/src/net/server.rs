@@ -60,6 +60,8 @@ struct Inner {
     closed: AtomicBool,
     /// Notified once when the server closes ([`Server::closed`]).
     on_close: event_listener::Event,
+    /// The Unix socket file is ours to unlink at close (not an adopted socket's).
+    unlink: bool,
 }
 
 /// How a server listens.
@@ -189,7 +191,7 @@ impl Server {
             .into_iter()
             .map(|fd| PerCore::Unclaimed(Arc::new(ListenSock::from(fd))))
             .collect();
-        Self::new(runtime, ListenAddr::Tcp(bound), per_core, single)
+        Self::new(runtime, ListenAddr::Tcp(bound), per_core, single, false)
     }
 
     /// Listens on a Unix domain socket at `path` on every core. A path whose first byte is
@@ -232,7 +234,13 @@ impl Server {
                     _ => PerCore::Closed,
                 })
                 .collect();
-            return Self::new(runtime, ListenAddr::Unix(path.to_owned()), per_core, false);
+            return Self::new(
+                runtime,
+                ListenAddr::Unix(path.to_owned()),
+                per_core,
+                false,
+                true,
+            );
         }
         let n = if options.single_acceptor {
             1
@@ -245,7 +253,63 @@ impl Server {
             ListenAddr::Unix(path.to_owned()),
             per_core,
             options.single_acceptor,
+            true,
         )
+    }
+
+    /// Serves `listener`, a listening TCP or Unix stream socket made elsewhere (by `std`, a
+    /// parent process, systemd's socket activation), on every core: Node's
+    /// `server.listen(handle)` and `listen({ fd })`. The server owns it from now on: `close`
+    /// closes it. It is made nonblocking; its backlog and options stay as they are.
+    ///
+    /// One core accepts on it and hands the connections to every core in turn (the
+    /// [`single_acceptor`](ListenOptions::single_acceptor) mode): one socket has one accept
+    /// queue, and cores all waiting on it would all be woken for each connection, with the
+    /// spread left to which wakes first; round-robin from one acceptor spreads evenly, and
+    /// works on every backend (a Windows socket can join one completion port only). The cost
+    /// is one cross-core hand-off per connection, as with
+    /// [`exclusive`](ListenOptions::exclusive).
+    ///
+    /// A Unix socket's file is left in place at close (it is not the server's to remove).
+    ///
+    /// # Errors
+    ///
+    /// `ENOTSOCK` for a descriptor that is no socket; `EINVAL` for a socket that is not a
+    /// listening stream socket (connected, merely bound, or a datagram socket: call
+    /// `listen` first); `EAFNOSUPPORT` for another family (and for Unix sockets on Windows);
+    /// an error when core 0, which accepts, has stopped. The socket is closed on error.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use corenet_engine::{Runtime, Server};
+    ///
+    /// let rt = Runtime::new()?;
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let server = Server::from_std(&rt.handle(), listener)?;
+    /// server.serve(|socket| async move {
+    ///     while let Ok(Some(chunk)) = socket.read().await {
+    ///         if socket.write_owned(chunk).await.is_err() {
+    ///             break;
+    ///         }
+    ///     }
+    /// });
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Platform behaviour
+    ///
+    /// Unix: a `std::net::TcpListener`, `std::os::unix::net::UnixListener` or `OwnedFd`.
+    /// Windows: a `TcpListener` or `OwnedSocket` (AF_UNIX sockets are refused).
+    #[doc(alias = "adopt")]
+    pub fn from_std(runtime: &RuntimeHandle, listener: impl Into<OwnedSock>) -> io::Result<Server> {
+        let listener = listener.into();
+        let addr = match super::adopt::listener(&listener)? {
+            super::adopt::Bound::Tcp(a) => ListenAddr::Tcp(a),
+            super::adopt::Bound::Unix(p) => ListenAddr::Unix(p),
+        };
+        let per_core = vec![PerCore::Unclaimed(Arc::new(ListenSock::from(listener)))];
+        Self::new(runtime, addr, per_core, true, false)
     }
 
     fn new(
@@ -253,6 +317,7 @@ impl Server {
         addr: ListenAddr,
         per_core: Vec<PerCore>,
         single: bool,
+        unlink: bool,
     ) -> io::Result<Server> {
         let per_core: Vec<Mutex<PerCore>> = per_core.into_iter().map(Mutex::new).collect();
         tracing::info!(
@@ -269,6 +334,7 @@ impl Server {
                 handoff: None,
                 closed: AtomicBool::new(false),
                 on_close: event_listener::Event::new(),
+                unlink,
             };
             let inner = Arc::new(inner);
             runtime.register_server(Arc::downgrade(&inner) as Weak<dyn Closable>);
@@ -284,6 +350,7 @@ impl Server {
             handoff: Some(receivers),
             closed: AtomicBool::new(false),
             on_close: event_listener::Event::new(),
+            unlink,
         });
         runtime.register_server(Arc::downgrade(&inner) as Weak<dyn Closable>);
         // Core 0 registers the listener now and runs the acceptor. The acceptor holds the
@@ -542,7 +609,7 @@ impl Inner {
             }
         }
         if let ListenAddr::Unix(path) = &self.addr {
-            if !sys::is_abstract(path) && !sys::is_pipe_path(path) {
+            if self.unlink && !sys::is_abstract(path) && !sys::is_pipe_path(path) {
                 let _ = std::fs::remove_file(path);
             }
         }

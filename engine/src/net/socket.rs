@@ -109,6 +109,47 @@ impl Socket {
         Self::connect_socket(socket, addr).await
     }
 
+    /// Makes a connected TCP or Unix stream socket made elsewhere (by `std`, a parent
+    /// process) a connection on the current core, registered with that core's backend: Node's
+    /// `new net.Socket({ fd })`. The socket is made nonblocking and owned from now on
+    /// (dropping the `Socket` closes it).
+    ///
+    /// # Errors
+    ///
+    /// `ENOTSOCK` for a descriptor that is no socket; `EINVAL` for one that is not a stream
+    /// socket or is listening; `ENOTCONN` for one that is not connected; `EAFNOSUPPORT` for
+    /// another family (and for Unix sockets on Windows). The socket is closed on error.
+    ///
+    /// # Panics
+    ///
+    /// When called from a thread that is not a corenet core.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f() -> std::io::Result<()> {
+    /// let stream = std::net::TcpStream::connect("127.0.0.1:7000")?;
+    /// let socket = corenet_engine::Socket::from_std(stream)?;
+    /// socket.write(b"hello").await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Platform behaviour
+    ///
+    /// Unix: a `std::net::TcpStream`, `std::os::unix::net::UnixStream` or `OwnedFd`.
+    /// Windows: a `TcpStream` or `OwnedSocket` (AF_UNIX sockets are refused).
+    #[doc(alias = "adopt")]
+    pub fn from_std(stream: impl Into<crate::sys::OwnedSock>) -> io::Result<Socket> {
+        let ctx = context::current();
+        let stream = stream.into();
+        let transport = super::adopt::stream(&stream)?;
+        let slot = ctx
+            .reactor
+            .borrow_mut()
+            .add_conn(crate::sys::into_raw(stream), transport);
+        Ok(Socket::new(ctx, slot))
+    }
+
     pub(super) async fn connect_socket(
         socket: socket2::Socket,
         addr: SockAddr,

@@ -6,8 +6,10 @@ use std::ptr::NonNull;
 
 /// A socket handle as the reactor and the drivers pass it around.
 pub type RawSock = RawFd;
-/// An owned socket handle.
-pub(crate) type OwnedSock = OwnedFd;
+/// An owned socket handle: `OwnedFd` here, `OwnedSocket` on Windows. What
+/// [`Server::from_std`](crate::Server::from_std) and [`Socket::from_std`](crate::Socket::from_std)
+/// take (`std`'s listeners and streams convert into it).
+pub type OwnedSock = OwnedFd;
 /// What a server listens on: a listening socket.
 pub(crate) type ListenSock = OwnedFd;
 
@@ -29,10 +31,33 @@ pub(crate) fn accept_op(
 pub(crate) const ECANCELED: i32 = libc::ECANCELED;
 /// An invalid argument.
 pub(crate) const EINVAL: i32 = libc::EINVAL;
+/// An address family the backends do not serve.
+pub(crate) const EAFNOSUPPORT: i32 = libc::EAFNOSUPPORT;
 /// The receive pool ran dry.
 pub(crate) const ENOBUFS: i32 = libc::ENOBUFS;
 /// The kernel touched memory it had no right to (a use-after-free caught).
 pub(crate) const EFAULT: i32 = libc::EFAULT;
+
+/// Whether `sock` is a listening socket (`SO_ACCEPTCONN`, socket(7); `ENOTSOCK` for a
+/// descriptor that is no socket).
+pub(crate) fn is_listening(sock: &OwnedSock) -> io::Result<bool> {
+    let mut on: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `sock` is open for the call; `on` and `len` are ours and sized as the option.
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ACCEPTCONN,
+            (&raw mut on).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(on != 0)
+}
 
 /// Closes a descriptor the reactor owns.
 ///

@@ -11,17 +11,44 @@ use std::ptr::NonNull;
 
 /// A socket handle as the reactor and the drivers pass it around.
 pub type RawSock = RawSocket;
-/// An owned socket handle.
-pub(crate) type OwnedSock = OwnedSocket;
+/// An owned socket handle: `OwnedSocket` here, `OwnedFd` on Unix. What
+/// [`Server::from_std`](crate::Server::from_std) and [`Socket::from_std`](crate::Socket::from_std)
+/// take (`std`'s listeners and streams convert into it).
+pub type OwnedSock = OwnedSocket;
 
 /// The op was cancelled (`ERROR_OPERATION_ABORTED`).
 pub(crate) const ECANCELED: i32 = 995;
 /// An invalid argument (`WSAEINVAL`).
 pub(crate) const EINVAL: i32 = 10022;
+/// An address family the backends do not serve (`WSAEAFNOSUPPORT`).
+pub(crate) const EAFNOSUPPORT: i32 = 10047;
 /// The receive pool ran dry (`WSAENOBUFS`).
 pub(crate) const ENOBUFS: i32 = 10055;
 /// Bad memory in a call (`WSAEFAULT`).
 pub(crate) const EFAULT: i32 = 10014;
+
+/// Whether `sock` is a listening socket (`SO_ACCEPTCONN`; `WSAENOTSOCK` for a handle that is
+/// no socket).
+pub(crate) fn is_listening(sock: &OwnedSock) -> io::Result<bool> {
+    use windows_sys::Win32::Networking::WinSock::{SO_ACCEPTCONN, SOL_SOCKET, getsockopt};
+    // A BOOL (docs: "SOL_SOCKET socket options").
+    let mut on: i32 = 0;
+    let mut len = std::mem::size_of::<i32>() as i32;
+    // SAFETY: `sock` is open for the call; `on` and `len` are ours and sized as the option.
+    let rc = unsafe {
+        getsockopt(
+            sock.as_raw_socket() as usize,
+            SOL_SOCKET,
+            SO_ACCEPTCONN,
+            (&raw mut on).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(on != 0)
+}
 
 /// Pool memory alignment: a page, as the mapping gives on Unix.
 const PAGE: usize = 4096;

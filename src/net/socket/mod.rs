@@ -278,6 +278,47 @@ impl Socket {
         Socket::with_inner(None, None, options, false)
     }
 
+    /// Node's `new net.Socket({ fd })`: a connected TCP or Unix stream socket made elsewhere
+    /// (by `std`, a parent process), as a Node-face socket on the current core. It is open
+    /// at once (`'connect'` is not emitted: it was connected before) and its driver starts
+    /// later in this turn, after the caller has added its listeners: `'data'`, `'end'`,
+    /// `write`, `end` and `'close'` work as on any connection. The socket takes ownership
+    /// (closing it closes the descriptor).
+    ///
+    /// # Errors
+    ///
+    /// Syscall `open`: `ENOTSOCK` for a descriptor that is no socket (Node throws
+    /// `ERR_INVALID_FD_TYPE` there), `EINVAL` for one that is not a stream socket or is
+    /// listening, `ENOTCONN` for one that is not connected, `EAFNOSUPPORT` for another
+    /// family (and for Unix sockets on Windows).
+    ///
+    /// # Panics
+    ///
+    /// When called from a thread that is not a corenet core.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use corenet::net::{Socket, SocketOptions};
+    ///
+    /// # fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// let stream = std::net::TcpStream::connect("127.0.0.1:7000")?;
+    /// let socket = Socket::from_std(stream, SocketOptions::default())?;
+    /// socket.on_data(|s, chunk| println!("{} bytes", chunk.len()));
+    /// socket.write(b"hello");
+    /// # Ok(()) }
+    /// ```
+    #[doc(alias = "adopt")]
+    pub fn from_std(
+        stream: impl Into<corenet_engine::OwnedSock>,
+        options: SocketOptions,
+    ) -> Result<Socket, Error> {
+        let io = engine::Socket::from_std(stream).map_err(|e| Error::from_io(e, "open"))?;
+        let socket = Socket::with_inner(Some(io), None, options, false);
+        socket.start_driver();
+        Ok(socket)
+    }
+
     /// Wraps an accepted engine socket of `server` and starts its driver task (after the
     /// connection handler has registered its listeners: the task runs later in this turn).
     pub(crate) fn accepted(io: engine::Socket, server: Arc<Shared>) -> Socket {
