@@ -50,7 +50,7 @@ export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine
 tests=(--lib --test connect --test echo --test lifecycle --test time --test common_selfcheck
     --test io_traits --test node_server --test node_socket --test node_connect_errors
     --test node_end_errors --test node_lifecycle --test node_misc --test node_writes
-    --test pipe_windows)
+    --test pipe_windows --test adopt)
 # Skipped here, each with its reason:
 skips=(
     # 1000 concurrent connections of up to 256 KiB: ~70 s under Wine, whose every socket

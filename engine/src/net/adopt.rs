@@ -59,9 +59,9 @@ pub(super) fn stream(sock: &OwnedSock) -> io::Result<Transport> {
     if socket.r#type()? != Type::STREAM || sys::is_listening(sock)? {
         return Err(io::Error::from_raw_os_error(sys::EINVAL));
     }
-    let transport = transport(&socket.local_addr()?)?;
-    // getpeername(2): ENOTCONN for a socket that never connected.
-    socket.peer_addr()?;
+    // getpeername(2): ENOTCONN for a socket that never connected (asked first: Windows'
+    // getsockname fails with EINVAL on a socket that is not even bound).
+    let transport = transport(&socket.peer_addr()?)?;
     socket.set_nonblocking(true)?;
     Ok(transport)
 }
