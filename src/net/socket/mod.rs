@@ -314,9 +314,7 @@ impl Socket {
         options: SocketOptions,
     ) -> Result<Socket, Error> {
         let io = engine::Socket::from_std(stream).map_err(|e| Error::from_io(e, "open"))?;
-        let socket = Socket::with_inner(Some(io), None, options, false);
-        socket.start_driver();
-        Ok(socket)
+        Ok(Socket::from_engine(io, options))
     }
 
     /// Wraps an accepted engine socket of `server` and starts its driver task (after the
