@@ -22,9 +22,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 println!("server: client connected on core {}", socket.core());
                 socket.on_end(|_| println!("server: client disconnected"));
                 socket.write(b"hello\r\n");
-                socket.on_data(|s, data| {
-                    s.write(data);
-                });
+                // Every received chunk is written back (the chunk itself, no copy); the
+                // client's end ends our side.
+                socket.pipe(socket);
             }
         });
         echo.on_error(|_, err| eprintln!("server error: {err}"));

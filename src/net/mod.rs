@@ -21,6 +21,6 @@ pub use port::Port;
 pub use server::{Address, Server, ServerOptions, create_server};
 pub use server_handle::ServerHandle;
 pub use socket::{
-    ConnectArgs, DEFAULT_HIGH_WATER_MARK, Encoding, Lookup, Socket, SocketOptions, WriteCallback,
-    connect, create_connection,
+    ConnectArgs, DEFAULT_HIGH_WATER_MARK, Encoding, Lookup, PipeOptions, Socket, SocketOptions,
+    WriteCallback, connect, create_connection,
 };

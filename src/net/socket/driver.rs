@@ -25,6 +25,8 @@ impl Socket {
 
     /// Emits 'error'; unhandled, it is logged and the socket destroyed.
     fn emit_error(&self, err: &Error) {
+        // Node's pipe prepends its 'error' listener on the destination: unpiped first.
+        self.unpipe_sources();
         if !self.inner.events.error.emit(self, err) {
             tracing::warn!("unhandled 'error' on a socket: {err}");
             self.destroy(None);
@@ -99,6 +101,7 @@ impl Socket {
 
     /// 'finish', and the `end_with` callbacks.
     pub(super) fn emit_finish(&self) {
+        self.unpipe_sources();
         self.inner.events.finish.emit(self, &());
         let callbacks = std::mem::take(&mut self.inner.state.borrow_mut().end_callbacks);
         for cb in callbacks {
@@ -132,6 +135,7 @@ impl Socket {
                     drop(io_ref);
                     self.touch();
                     self.inner.events.drain.emit(self, &());
+                    self.pipe_drained();
                     return Poll::Ready(true);
                 }
                 Poll::Ready(Err(e)) => {
@@ -205,7 +209,7 @@ impl Socket {
                     drop(io_ref);
                     self.inner.state.borrow_mut().bytes_read += chunk.len() as u64;
                     self.touch();
-                    self.emit_data(&chunk);
+                    self.emit_data(chunk);
                     return Poll::Ready(true);
                 }
                 Poll::Ready(Ok(None)) => {
@@ -213,6 +217,7 @@ impl Socket {
                     self.inner.state.borrow_mut().read_ended = true;
                     self.flush_decoder();
                     self.inner.events.end.emit(self, &());
+                    self.pipe_source_ended(None);
                     if !self.inner.allow_half_open {
                         self.end(None);
                     }
@@ -238,9 +243,10 @@ impl Socket {
         Poll::Pending
     }
 
-    /// 'data': bytes, or text when an encoding is set. The decoder is taken out while its
-    /// listeners run, so they may change the encoding.
-    fn emit_data(&self, chunk: &corenet_engine::Chunk) {
+    /// 'data': bytes, or text when an encoding is set, then the pipes get the chunk (or the
+    /// text). The decoder is taken out while its listeners run, so they may change the
+    /// encoding.
+    fn emit_data(&self, chunk: corenet_engine::Chunk) {
         let onread = self.inner.onread.borrow_mut().take();
         if let Some(mut onread) = onread {
             // One copy per read into the caller's buffer, in buffer-sized pieces.
@@ -257,12 +263,14 @@ impl Socket {
         }
         let taken = self.inner.decoder.borrow_mut().take();
         let Some(mut decoder) = taken else {
-            self.inner.events.data.emit(self, chunk);
+            self.inner.events.data.emit(self, &chunk);
+            self.pipe_chunk(chunk);
             return;
         };
-        let text = decoder.decode(chunk);
+        let text = decoder.decode(&chunk);
         if !text.is_empty() {
             self.inner.events.text.emit(self, text);
+            self.pipe_bytes(text.as_bytes());
         }
         let mut slot = self.inner.decoder.borrow_mut();
         if slot.is_none() {
@@ -277,6 +285,7 @@ impl Socket {
             if let Some(rest) = decoder.finish() {
                 let rest = rest.to_owned();
                 self.inner.events.text.emit(self, &rest);
+                self.pipe_bytes(rest.as_bytes());
             }
         }
     }
@@ -356,6 +365,9 @@ impl Socket {
         if let Some(server) = &self.inner.server {
             server.connection_closed();
         }
+        // Neither side of a pipe outlives 'close' (this also ends `c.pipe(c)`'s cycle).
+        self.unpipe(None);
+        self.unpipe_sources();
         self.inner.events.close.emit(self, &had_error);
         if !self.inner.state.borrow().closed {
             // A 'close' listener reconnected: the listeners and onread stay.
@@ -378,6 +390,8 @@ impl Socket {
         e.error.clear();
         e.drain.clear();
         e.timeout.clear();
+        e.pipe.clear();
+        e.unpipe.clear();
         drop(self.inner.onread.borrow_mut().take());
     }
 }

@@ -35,7 +35,8 @@ impl Socket {
     }
 
     /// `'data'`: received bytes, as a view of the receive buffer (no copy). Copy what you
-    /// keep (`chunk.to_vec()`); the buffer returns to the ring when the listeners return.
+    /// keep (`chunk.to_vec()`); the buffer returns to the ring when the listeners return (or,
+    /// when the socket is [piped](Socket::pipe), once the destination has sent it).
     pub fn on_data(&self, f: impl FnMut(&Socket, &Chunk) + 'static) -> ListenerId {
         self.inner.events.data.on(f)
     }
@@ -124,6 +125,28 @@ impl Socket {
         self.inner.events.timeout.once_fn(move |s, ()| f(s))
     }
 
+    /// `'pipe'` (on a destination): `source.pipe(dest)` was called; the argument is the
+    /// source.
+    pub fn on_pipe(&self, f: impl FnMut(&Socket, &Socket) + 'static) -> ListenerId {
+        self.inner.events.pipe.on(f)
+    }
+
+    /// `'pipe'`, once.
+    pub fn once_pipe(&self, f: impl FnOnce(&Socket, &Socket) + 'static) -> ListenerId {
+        self.inner.events.pipe.once_fn(f)
+    }
+
+    /// `'unpipe'` (on a destination): the source (the argument) stopped piping into it, by
+    /// `unpipe` or because either side ended, failed or closed.
+    pub fn on_unpipe(&self, f: impl FnMut(&Socket, &Socket) + 'static) -> ListenerId {
+        self.inner.events.unpipe.on(f)
+    }
+
+    /// `'unpipe'`, once.
+    pub fn once_unpipe(&self, f: impl FnOnce(&Socket, &Socket) + 'static) -> ListenerId {
+        self.inner.events.unpipe.once_fn(f)
+    }
+
     /// Removes a listener registered with any `on_*`/`once_*`; true if it was found.
     pub fn off(&self, id: ListenerId) -> bool {
         let e = &self.inner.events;
@@ -138,5 +161,7 @@ impl Socket {
             || e.error.off(id)
             || e.drain.off(id)
             || e.timeout.off(id)
+            || e.pipe.off(id)
+            || e.unpipe.off(id)
     }
 }

@@ -10,6 +10,7 @@ mod connect;
 mod driver;
 mod encoding;
 mod listeners;
+mod pipe;
 mod props;
 mod stream;
 mod write;
@@ -32,6 +33,7 @@ use crate::Error;
 pub use connect::{ConnectArgs, Lookup, connect, create_connection};
 use encoding::Decoder;
 pub use encoding::Encoding;
+pub use pipe::PipeOptions;
 
 /// A `write_with` callback: `None` once the bytes reached the kernel, or the write error.
 pub type WriteCallback = Box<dyn FnOnce(&Socket, Option<&Error>)>;
@@ -62,6 +64,10 @@ struct Events {
     error: Listeners<Socket, Error>,
     drain: Listeners<Socket, ()>,
     timeout: Listeners<Socket, ()>,
+    /// On a destination: a source was piped into it (the argument).
+    pipe: Listeners<Socket, Socket>,
+    /// On a destination: a source stopped piping into it.
+    unpipe: Listeners<Socket, Socket>,
 }
 
 struct Inner {
@@ -77,6 +83,8 @@ struct Inner {
     decoder: RefCell<Option<Decoder>>,
     /// Node's `onread` (client sockets): reads go to the caller's buffer instead of 'data'.
     onread: RefCell<Option<connect::OnRead>>,
+    /// `pipe`: where this socket's data goes, and which sockets pipe into it.
+    pipes: pipe::Pipes,
 }
 
 /// Options of [`Socket::new`] (Node's `new net.Socket(options)`).
@@ -245,6 +253,7 @@ impl Socket {
                 high_water_mark: options.high_water_mark,
                 decoder: RefCell::new(None),
                 onread: RefCell::new(None),
+                pipes: pipe::Pipes::default(),
             }),
         }
     }

@@ -99,6 +99,11 @@ impl Socket {
         pending + self.inner.io.borrow().as_ref().map_or(0, |io| io.queued())
     }
 
+    /// Node's `writableNeedDrain`: a `write` returned false and `'drain'` has not come yet.
+    pub fn writable_need_drain(&self) -> bool {
+        self.inner.state.borrow().need_drain
+    }
+
     /// Node's `bufferSize` (deprecated there in favour of `writableLength`): the same count,
     /// but `None` when there is no connection (before `connect`, after `'close'`).
     pub fn buffer_size(&self) -> Option<usize> {

@@ -1,9 +1,35 @@
 //! The writable side: `write`, `write_with`, `end`, `cork`/`uncork`, and the errors of
 //! writes that come too late.
 
+use corenet_engine::OwnedBuf;
+
 use super::Socket;
 use crate::Error;
 use crate::net::events::next_tick;
+
+/// What a write queues: borrowed bytes (copied into the send queue) or an owned buffer
+/// (moved there).
+enum Data<'a> {
+    Borrowed(&'a [u8]),
+    Owned(OwnedBuf),
+}
+
+impl Data<'_> {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Data::Borrowed(d) => d,
+            Data::Owned(b) => b.as_slice(),
+        }
+    }
+
+    /// Into the engine's send queue: a copy, or the buffer itself.
+    fn enqueue(self, io: &corenet_engine::Socket) -> std::io::Result<()> {
+        match self {
+            Data::Borrowed(d) => io.enqueue(d),
+            Data::Owned(b) => io.enqueue_owned(b),
+        }
+    }
+}
 
 impl Socket {
     /// Queues `data`; false when the queue is at or above the high-water mark (`'drain'`
@@ -16,10 +42,33 @@ impl Socket {
     /// `destroy` the write is dropped silently (a [`write_with`](Socket::write_with)
     /// callback gets `ERR_STREAM_DESTROYED`).
     pub fn write(&self, data: &[u8]) -> bool {
+        self.write_data(Data::Borrowed(data))
+    }
+
+    /// [`write`](Socket::write) without the copy: `buf` itself goes into the send queue (a
+    /// received [`Chunk`](corenet_engine::Chunk) is sent straight from its receive buffer).
+    /// Backpressure, refusals and errors are [`write`](Socket::write)'s. While connecting or
+    /// corked the bytes are copied into the held-back buffer, as `write`'s are.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(socket: &corenet::net::Socket) {
+    /// socket.write_owned(b"static bytes, never copied".as_slice());
+    /// socket.write_owned(vec![0u8; 4096]);
+    /// # }
+    /// ```
+    pub fn write_owned(&self, buf: impl Into<OwnedBuf>) -> bool {
+        self.write_data(Data::Owned(buf.into()))
+    }
+
+    /// `write` and `write_owned`: queue, count, and say whether the queue is below the mark.
+    fn write_data(&self, data: Data<'_>) -> bool {
         if let Some(err) = self.write_refusal() {
             self.refuse_write(err);
             return false;
         }
+        let len = data.as_slice().len();
         // Node: a write waiting for the connection is not activity (nothing reaches the
         // kernel yet); the connection coming up is.
         if !self.inner.state.borrow().connecting {
@@ -28,15 +77,15 @@ impl Socket {
         {
             let mut st = self.inner.state.borrow_mut();
             if st.connecting || st.corked > 0 {
-                st.pending.extend_from_slice(data);
-                st.bytes_written += data.len() as u64;
+                st.pending.extend_from_slice(data.as_slice());
+                st.bytes_written += len as u64;
                 let below = st.pending.len() + self.io_queued() < self.inner.high_water_mark;
                 st.need_drain |= !below;
                 return below;
             }
         }
         let queued = match self.inner.io.borrow().as_ref() {
-            Some(io) => match io.enqueue(data) {
+            Some(io) => match data.enqueue(io) {
                 Ok(()) => Ok(io.queued()),
                 Err(e) => Err(Error::from_io(e, "write")),
             },
@@ -46,8 +95,8 @@ impl Socket {
         match queued {
             Ok(queued) => {
                 let mut st = self.inner.state.borrow_mut();
-                st.bytes_written += data.len() as u64;
-                st.enqueued += data.len() as u64;
+                st.bytes_written += len as u64;
+                st.enqueued += len as u64;
                 if queued >= self.inner.high_water_mark {
                     st.need_drain = true;
                     drop(st);
