@@ -26,6 +26,7 @@ backend_tests! {
     into_stream_refused_states(secs(30));
     into_stream_sends_corked_bytes(secs(30));
     from_stream_emits_unread_bytes_first(secs(30));
+    into_stream_ends_the_pipes(secs(30));
 }
 
 /// Runs `f` on core 0 and returns what it sends through the channel within 10 s.
@@ -240,4 +241,30 @@ fn from_stream_emits_unread_bytes_first(backend: Backend) {
     assert_eq!(got, b"got it");
     let log = log_rx.recv_timeout(secs(10)).expect("'close' came");
     assert_eq!(log, ["data  hello world", "end", "close false"]);
+}
+
+/// A socket piped into itself (`c.pipe(c)`) that goes to the async face in its first 'data':
+/// the pipe ends (the chunk is not written twice), and the stream echoes from there.
+fn into_stream_ends_the_pipes(backend: Backend) {
+    let rt = start(backend, builder(1));
+    let addr = on_core0(&rt, |tx| {
+        let server = net::create_server(ServerOptions::default(), || {
+            |socket: &Socket| {
+                socket.pipe(socket);
+                socket.once_data(|s, first| {
+                    let stream = s.into_stream().expect("converts");
+                    assert_eq!(s.pipe_count(), 0, "the pipe into itself is gone");
+                    let (io, _) = stream.into_parts();
+                    let first = Chunk::from(first.to_vec());
+                    corenet::spawn_local(echo(SocketStream::from_parts(io, Some(first)))).detach();
+                });
+            }
+        });
+        server.listen((0, "127.0.0.1")).unwrap();
+        let _ = tx.send(server.address());
+    });
+    let addr = tcp(addr);
+    for (i, size) in [3, 200_000].into_iter().enumerate() {
+        echo_roundtrip(addr, size, 40 + i as u64).unwrap_or_else(|e| panic!("size {size}: {e}"));
+    }
 }

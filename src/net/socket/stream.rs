@@ -21,8 +21,8 @@ impl Socket {
     /// A chunk a `'data'` listener already has can be put back in front with
     /// [`SocketStream::from_parts`].
     ///
-    /// This socket is then detached: no more events (not even `'close'`), its listeners are
-    /// dropped, and further calls act as on a destroyed socket. A server stops counting it
+    /// This socket is then detached: its pipes are removed both ways (`'unpipe'` on their
+    /// destinations), no more events follow (not even `'close'`), its listeners are dropped, and further calls act as on a destroyed socket. A server stops counting it
     /// (`connections()`, `max_connections`, and `close()`'s wait for `'close'` no longer
     /// include it): the stream's owner decides when it ends.
     ///
@@ -70,6 +70,9 @@ impl Socket {
                 return Err(Error::invalid_state("write callbacks are pending"));
             }
         }
+        // Pipes end here, both ways (the stream's owner moves the bytes from now on).
+        self.unpipe(None);
+        self.unpipe_sources();
         self.inner.state.borrow_mut().corked = 0;
         self.flush_pending();
         let Some(io) = self.inner.io.borrow_mut().take() else {
