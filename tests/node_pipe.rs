@@ -189,9 +189,10 @@ fn pipe_into_itself_echoes(backend: Backend) {
 /// destination.
 fn backpressure_pauses_the_source_until_drain(backend: Backend) {
     const N: usize = 8 << 20;
-    // What the destination may hold: the engine emits 'drain' below its 64 KiB per-socket
-    // mark, so a resumed source writes into a queue of less than 64 KiB; one more chunk (at
-    // most the receive queue's cap, 16 x 4 KiB, when reads are compacted) lands on top.
+    // What the destination may hold: 'drain' comes once its queue is empty, so a resumed
+    // source writes into an empty queue until a write returns false (the 16 KiB mark): at
+    // most one chunk past the mark (a chunk is at most the receive queue's cap, 16 x 4 KiB,
+    // when reads are compacted).
     // Without backpressure the queue would grow by megabytes while the reader stalls.
     const BOUND: usize = 128 * 1024;
     let (go_tx, go_rx) = mpsc::channel::<()>();

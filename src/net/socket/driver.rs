@@ -127,9 +127,11 @@ impl Socket {
         // Bytes held back by `cork` are not in the engine's queue yet: neither 'drain' nor
         // write callbacks are due before they are.
         let held_back = !self.inner.state.borrow().pending.is_empty();
-        // Drain.
+        // Drain: as in Node, once every queued byte has reached the kernel (the queue is
+        // empty), not merely below the mark: a writer then refills a whole high-water mark
+        // per 'drain' instead of a few bytes per turn.
         if self.inner.state.borrow().need_drain && !held_back {
-            match io.poll_writable(cx) {
+            match io.poll_sent_to(0, cx) {
                 Poll::Ready(Ok(())) => {
                     self.inner.state.borrow_mut().need_drain = false;
                     drop(io_ref);
