@@ -2,12 +2,12 @@
 
 mod adopt;
 mod connector;
+mod create;
 mod io_traits;
 #[cfg(windows)]
 mod pipe;
 mod server;
 mod socket;
-mod sys;
 
 pub use connector::TcpConnector;
 pub use io_traits::SocketStream;

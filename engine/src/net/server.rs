@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use super::Socket;
-use super::sys;
+use super::create;
 use crate::executor::context::{self, CoreCtx};
 use crate::executor::remote::Message;
 use crate::reactor::{Transport, listener_closed};
@@ -87,7 +87,7 @@ pub struct ListenOptions {
 impl Default for ListenOptions {
     fn default() -> Self {
         ListenOptions {
-            backlog: sys::DEFAULT_BACKLOG,
+            backlog: create::DEFAULT_BACKLOG,
             single_acceptor: false,
             ipv6_only: false,
             exclusive: false,
@@ -174,9 +174,9 @@ impl Server {
         options: ListenOptions,
     ) -> io::Result<Server> {
         // Without SO_REUSEPORT (Windows) one socket listens and core 0 spreads what it accepts.
-        let single = options.single_acceptor || options.exclusive || !sys::HAS_REUSEPORT;
+        let single = options.single_acceptor || options.exclusive || !create::HAS_REUSEPORT;
         let n = if single { 1 } else { runtime.cores() };
-        let fds = sys::bind_listeners(
+        let fds = create::bind_listeners(
             addr,
             n,
             !options.exclusive,
@@ -223,7 +223,7 @@ impl Server {
         options: ListenOptions,
     ) -> io::Result<Server> {
         let path = path.as_ref();
-        let (fd, first_core_only) = sys::bind_ipc(path, options.backlog)?;
+        let (fd, first_core_only) = create::bind_ipc(path, options.backlog)?;
         let fd = Arc::new(fd);
         if first_core_only {
             // A Windows named pipe: its instances are tied to the completion port of the
@@ -609,7 +609,7 @@ impl Inner {
             }
         }
         if let ListenAddr::Unix(path) = &self.addr {
-            if self.unlink && !sys::is_abstract(path) && !sys::is_pipe_path(path) {
+            if self.unlink && !create::is_abstract(path) && !create::is_pipe_path(path) {
                 let _ = std::fs::remove_file(path);
             }
         }

@@ -101,10 +101,10 @@ impl Socket {
     /// When called from a thread that is not a corenet core.
     pub async fn connect_unix(path: impl AsRef<Path>) -> io::Result<Socket> {
         #[cfg(windows)]
-        if super::sys::is_pipe_path(path.as_ref()) {
+        if super::create::is_pipe_path(path.as_ref()) {
             return super::pipe::connect(path.as_ref()).await;
         }
-        let addr = super::sys::unix_addr(path.as_ref())?;
+        let addr = super::create::unix_addr(path.as_ref())?;
         let socket = stream_socket(Domain::UNIX, None)?;
         Self::connect_socket(socket, addr).await
     }
@@ -459,7 +459,7 @@ pub(super) fn stream_socket(
     domain: Domain,
     protocol: Option<Protocol>,
 ) -> io::Result<socket2::Socket> {
-    let socket = socket2::Socket::new(domain, super::sys::stream_type(), protocol)?;
+    let socket = socket2::Socket::new(domain, super::create::stream_type(), protocol)?;
     socket.set_nonblocking(true)?;
     Ok(socket)
 }

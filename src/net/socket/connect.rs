@@ -369,7 +369,7 @@ impl Socket {
         self.touch();
         self.apply_options(&io);
         *self.inner.io.borrow_mut() = Some(io);
-        self.start_driver();
+        self.start_task();
         if !corked {
             self.flush_pending();
         }
@@ -401,12 +401,12 @@ impl Socket {
                         return Poll::Ready(None);
                     }
                 }
-                // Until the driver starts, `set_timeout` and `destroy` wake this task.
-                self.inner.driver.set(Some(cx.waker().clone()));
+                // Until the socket task starts, `set_timeout` and `destroy` wake this task.
+                self.inner.task_waker.set(Some(cx.waker().clone()));
                 if let Poll::Ready(result) = attempt.as_mut().poll(cx) {
-                    // The driver (started by the caller) registers its own waker. (Only
+                    // The socket task (started by the caller) registers its own waker. (Only
                     // here: after a reconnect the slot holds the newer attempt's waker.)
-                    drop(self.inner.driver.take());
+                    drop(self.inner.task_waker.take());
                     return Poll::Ready(Some(result));
                 }
                 // After the attempt: a lookup that finished is activity, which moves the

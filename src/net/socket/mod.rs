@@ -7,12 +7,12 @@
 //! reconnected the socket ([`Socket::connect`]).
 
 mod connect;
-mod driver;
 mod encoding;
 mod listeners;
 mod pipe;
 mod props;
 mod stream;
+mod task;
 mod write;
 
 use std::cell::{Cell, RefCell};
@@ -74,8 +74,8 @@ struct Inner {
     io: RefCell<Option<engine::Socket>>,
     events: Events,
     state: RefCell<State>,
-    /// The driver task's waker: state changes (resume, end, destroy, timeouts) wake it.
-    driver: Cell<Option<Waker>>,
+    /// The socket task's waker: state changes (resume, end, destroy, timeouts) wake it.
+    task_waker: Cell<Option<Waker>>,
     server: Option<Arc<Shared>>,
     allow_half_open: bool,
     high_water_mark: usize,
@@ -126,8 +126,8 @@ struct State {
     /// Which `connect` call this connection comes from: a reconnect makes an earlier,
     /// still-running connect attempt's result stale.
     generation: u64,
-    /// The driver task is running (it emits 'close' when the socket ends).
-    driving: bool,
+    /// The socket task is running (it emits 'close' when the socket ends).
+    task_running: bool,
     /// Bytes written while connecting or corked, sent on connect or uncork.
     pending: Vec<u8>,
     /// `cork()` depth: writes wait in `pending` until the matching `uncork()`.
@@ -155,7 +155,7 @@ struct State {
     /// 'close' emitted.
     closed: bool,
     had_error: bool,
-    /// An error to emit (from `destroy(err)` or the driver).
+    /// An error to emit (from `destroy(err)` or the socket task).
     pending_error: Option<Error>,
     bytes_read: u64,
     bytes_written: u64,
@@ -184,7 +184,7 @@ impl State {
         State {
             connecting,
             generation: 0,
-            driving: false,
+            task_running: false,
             pending: Vec::new(),
             corked: 0,
             paused,
@@ -247,7 +247,7 @@ impl Socket {
                 io: RefCell::new(io),
                 events: Events::default(),
                 state: RefCell::new(state),
-                driver: Cell::new(None),
+                task_waker: Cell::new(None),
                 server,
                 allow_half_open: options.allow_half_open,
                 high_water_mark: options.high_water_mark,
@@ -289,7 +289,7 @@ impl Socket {
 
     /// Node's `new net.Socket({ fd })`: a connected TCP or Unix stream socket made elsewhere
     /// (by `std`, a parent process), as a Node-face socket on the current core. It is open
-    /// at once (`'connect'` is not emitted: it was connected before) and its driver starts
+    /// at once (`'connect'` is not emitted: it was connected before) and its socket task starts
     /// later in this turn, after the caller has added its listeners: `'data'`, `'end'`,
     /// `write`, `end` and `'close'` work as on any connection. The socket takes ownership
     /// (closing it closes the descriptor).
@@ -326,7 +326,7 @@ impl Socket {
         Ok(Socket::from_engine(io, options))
     }
 
-    /// Wraps an accepted engine socket of `server` and starts its driver task (after the
+    /// Wraps an accepted engine socket of `server` and starts its socket task (after the
     /// connection handler has registered its listeners: the task runs later in this turn).
     pub(crate) fn accepted(io: engine::Socket, server: Arc<Shared>) -> Socket {
         let options = server.options;
@@ -336,7 +336,7 @@ impl Socket {
             SocketOptions::default().allow_half_open(options.allow_half_open),
             options.pause_on_connect,
         );
-        socket.start_driver();
+        socket.start_task();
         socket
     }
 
@@ -354,15 +354,15 @@ impl Socket {
             st.had_error = true;
             st.pending_error = Some(e);
         }
-        let driving = st.driving;
+        let task_running = st.task_running;
         drop(st);
         if let Some(io) = self.inner.io.borrow_mut().take() {
             io.destroy();
         }
-        // The driver, or the connect task (which then drops its attempt).
-        self.wake_driver();
-        if !driving {
-            // Not connected (yet): no driver will see it, so close from here.
+        // The socket task, or the connect task (which then drops its attempt).
+        self.wake_task();
+        if !task_running {
+            // Not connected (yet): no socket task will see it, so close from here.
             let socket = self.clone();
             next_tick(move || socket.close_now());
         }
@@ -416,7 +416,7 @@ impl Socket {
     /// Resumes reading after [`pause`](Socket::pause) or `pause_on_connect`.
     pub fn resume(&self) -> &Socket {
         self.inner.state.borrow_mut().paused = false;
-        self.wake_driver();
+        self.wake_task();
         self
     }
 
@@ -443,7 +443,7 @@ impl Socket {
         st.timed_out = false;
         st.last_activity = Instant::now();
         drop(st);
-        self.wake_driver();
+        self.wake_task();
         self
     }
 

@@ -2,7 +2,7 @@
 //!
 //! A source keeps its destinations (strong handles, in `pipe` order); a destination keeps
 //! weak handles on its sources, so that its own events reach them without a reference cycle
-//! (`c.pipe(c)` is the one cycle, broken when `c` closes). The driver calls in at five
+//! (`c.pipe(c)` is the one cycle, broken when `c` closes). The socket task calls in at five
 //! points, where Node's pipe has listeners:
 //!
 //! - source `'data'` (after the listeners): each destination is written; the last one gets

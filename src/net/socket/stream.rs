@@ -81,14 +81,14 @@ impl Socket {
         };
         {
             let mut st = self.inner.state.borrow_mut();
-            // Closed without 'close': the driver stops at its next turn and finds nothing
+            // Closed without 'close': the socket task stops at its next turn and finds nothing
             // to emit.
             st.destroyed = true;
             st.closed = true;
             st.timer = None;
             st.need_drain = false;
         }
-        self.wake_driver();
+        self.wake_task();
         if let Some(server) = &self.inner.server {
             server.connection_closed();
         }
@@ -115,7 +115,7 @@ impl Socket {
     /// `corenet::Socket`).
     pub fn from_engine(io: engine::Socket, options: SocketOptions) -> Socket {
         let socket = Socket::with_inner(Some(io), None, options, false);
-        socket.start_driver();
+        socket.start_task();
         socket
     }
 }

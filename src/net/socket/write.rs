@@ -100,7 +100,7 @@ impl Socket {
                 if queued >= self.inner.high_water_mark {
                     st.need_drain = true;
                     drop(st);
-                    self.wake_driver();
+                    self.wake_task();
                     false
                 } else {
                     true
@@ -141,7 +141,7 @@ impl Socket {
         let end = st.enqueued + st.pending.len() as u64;
         st.write_callbacks.push_back((end, Box::new(cb)));
         drop(st);
-        self.wake_driver();
+        self.wake_task();
         below
     }
 
@@ -208,7 +208,7 @@ impl Socket {
         if let Some(io) = self.inner.io.borrow().as_ref() {
             let _ = io.shutdown_later();
         }
-        self.wake_driver();
+        self.wake_task();
     }
 
     /// Node's `end(data, cb)`: [`end`](Socket::end), and `cb` once `'finish'` has fired, or
@@ -271,7 +271,7 @@ impl Socket {
         match queued {
             Ok(()) => {
                 self.inner.state.borrow_mut().enqueued += pending.len() as u64;
-                self.wake_driver();
+                self.wake_task();
             }
             Err(e) => self.destroy(Some(Error::from_io(e, "write"))),
         }

@@ -9,16 +9,16 @@ use super::Socket;
 use crate::Error;
 
 impl Socket {
-    /// Spawns the driver on this core (it runs later in the turn, after the caller has had
+    /// Spawns the socket task on this core (it runs later in the turn, after the caller has had
     /// its chance to register listeners).
-    pub(super) fn start_driver(&self) {
-        self.inner.state.borrow_mut().driving = true;
-        let driver = self.clone();
-        corenet_engine::spawn_local(async move { driver.drive().await }).detach();
+    pub(super) fn start_task(&self) {
+        self.inner.state.borrow_mut().task_running = true;
+        let socket = self.clone();
+        corenet_engine::spawn_local(async move { socket.run().await }).detach();
     }
 
-    pub(super) fn wake_driver(&self) {
-        if let Some(w) = self.inner.driver.take() {
+    pub(super) fn wake_task(&self) {
+        if let Some(w) = self.inner.task_waker.take() {
             w.wake();
         }
     }
@@ -35,9 +35,9 @@ impl Socket {
     }
 
     /// Reads and emits until the socket closes.
-    async fn drive(&self) {
+    async fn run(&self) {
         poll_fn(|cx| {
-            self.inner.driver.set(Some(cx.waker().clone()));
+            self.inner.task_waker.set(Some(cx.waker().clone()));
             loop {
                 self.run_refused_callbacks();
                 let pending_error = self.inner.state.borrow_mut().pending_error.take();
@@ -56,11 +56,11 @@ impl Socket {
             }
         })
         .await;
-        self.inner.state.borrow_mut().driving = false;
+        self.inner.state.borrow_mut().task_running = false;
         self.finish_close();
     }
 
-    /// Closes a socket that has no driver (never connected, or its connect failed): the
+    /// Closes a socket that has no socket task (never connected, or its connect failed): the
     /// pending error, then 'close'.
     pub(super) fn close_now(&self) {
         self.run_refused_callbacks();
@@ -299,7 +299,7 @@ impl Socket {
     }
 
     /// Whether the idle timer fired (after `set_timeout`); arms it otherwise. Polled by the
-    /// driver once connected, and by the connect task before.
+    /// socket task once connected, and by the connect task before.
     pub(super) fn poll_timeout(&self, cx: &mut Context<'_>) -> bool {
         let mut st = self.inner.state.borrow_mut();
         let Some(idle) = st.timeout else { return false };
