@@ -6,6 +6,10 @@
 //! | macOS | kqueue | [`CompatDriver`] (checked with `cargo check --target`) |
 //! | Windows | IOCP (AFD; overlapped I/O for named pipes) | [`CompatDriver`]: TCP and named pipes (tested under Wine) |
 //!
+//! One op loop (`readiness`) serves every OS, generic over a small per-OS trait
+//! (`readiness::platform::Platform`) that `unix` (raw descriptors) and `windows` (mio's socket
+//! and pipe types) implement; this root picks the OS.
+//!
 //! The driver implements the engine's backend contract (`corenet_engine::driver`): a
 //! readable socket is read into a buffer of the core's pool and handed over as a `Chunk`, the
 //! same way io_uring's multishot receive hands over its ring buffers, so the executor,
@@ -30,21 +34,107 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+mod readiness;
 #[cfg(unix)]
-mod budget;
-#[cfg(unix)]
-mod driver;
-#[cfg(unix)]
-mod ops;
-#[cfg(unix)]
-mod registry;
-#[cfg(unix)]
-mod sys;
-mod unpark;
+mod unix;
 #[cfg(windows)]
 mod windows;
 
+use std::fmt;
+use std::io;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use corenet_engine::driver::{
+    BufPool, Completion, Driver, DriverConfig, Op, RawSock, Unpark, Wait,
+};
+use corenet_engine::{Backend, DriverFactory};
+
+use readiness::{EVENTS_PER_PARK, Readiness};
+/// This OS's half of the driver (`readiness::platform::Platform`).
 #[cfg(unix)]
-pub use driver::CompatDriver;
+use unix::Unix as Os;
 #[cfg(windows)]
-pub use windows::CompatDriver;
+use windows::Windows as Os;
+
+/// The readiness driver of one core: one `mio::Poll` (epoll, kqueue, IOCP), a `mio::Waker`
+/// for wake-ups from other threads, and the core's receive buffers, read into by the driver
+/// itself.
+///
+/// Not `Send`: created, driven and dropped on its core's thread, like every driver.
+///
+/// # Examples
+///
+/// ```no_run
+/// let rt = corenet_engine::Runtime::builder()
+///     .driver_factory(corenet_compat::CompatDriver::factory())
+///     .build()?;
+/// assert_eq!(rt.backend(), corenet_engine::Backend::Compat);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct CompatDriver(Readiness<Os>);
+
+impl CompatDriver {
+    /// A driver for the core `config` describes, over that core's receive buffers. Each poll
+    /// takes up to 64 events (fewer if `config.ring_entries` is smaller): small batches keep
+    /// receives and the sends that answer them interleaved.
+    ///
+    /// # Errors
+    ///
+    /// The poller's or the waker's creation error (descriptor limits).
+    pub fn new(config: &DriverConfig, pool: Rc<BufPool>) -> io::Result<CompatDriver> {
+        let events = (config.ring_entries as usize).min(EVENTS_PER_PARK);
+        Readiness::with_events(events, pool).map(CompatDriver)
+    }
+
+    /// A factory for `Builder::driver_factory` that gives every core a `CompatDriver`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let rt = corenet_engine::Runtime::builder()
+    ///     .cores(2)
+    ///     .driver_factory(corenet_compat::CompatDriver::factory())
+    ///     .build()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn factory() -> DriverFactory {
+        Arc::new(
+            |config: &DriverConfig, pool: Rc<BufPool>| -> io::Result<Box<dyn Driver>> {
+                Ok(Box::new(CompatDriver::new(config, pool)?))
+            },
+        )
+    }
+}
+
+impl Driver for CompatDriver {
+    fn backend(&self) -> Backend {
+        Backend::Compat
+    }
+
+    fn push(&mut self, op: Op) {
+        self.0.push(op);
+    }
+
+    fn recycle(&mut self, pool: &BufPool, _starving: bool) -> usize {
+        self.0.recycle(pool)
+    }
+
+    fn park(&mut self, wait: Wait, out: &mut Vec<Completion>) -> io::Result<()> {
+        self.0.park(wait, out)
+    }
+
+    fn unparker(&self) -> Arc<dyn Unpark> {
+        self.0.unparker()
+    }
+
+    fn close(&mut self, fd: RawSock) -> bool {
+        self.0.close(fd)
+    }
+}
+
+impl fmt::Debug for CompatDriver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}

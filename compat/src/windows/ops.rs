@@ -5,19 +5,18 @@
 
 use std::io::{self, Read, Write};
 use std::os::windows::io::{AsRawSocket, IntoRawSocket, RawSocket};
-use std::rc::Rc;
 
-use corenet_engine::driver::{BufPool, Completion, SendSlot, Token};
+use corenet_engine::driver::{Completion, SendSlot, Token};
+use mio::Interest;
 
 use super::sources::Source;
+use crate::readiness::platform::{RecvCtx, Step};
 
 /// Receives one op makes per park before the others get their turn.
 const READS_PER_PARK: usize = 16;
 /// Accepts one listener makes per park.
 const ACCEPTS_PER_PARK: usize = 64;
 
-/// `ERROR_OPERATION_ABORTED`: the op was cancelled (the engine's `ECANCELED` on Windows).
-pub(crate) const ECANCELED: i32 = 995;
 /// `WSAENOBUFS`: the pool ran dry (the engine's `ENOBUFS` on Windows).
 const ENOBUFS: i32 = 10055;
 /// `WSAEBADF`-like fallback when an error carries no OS code.
@@ -25,48 +24,15 @@ const EIO: i32 = 10009;
 /// `WSAEMFILE`: an accepted handle that a completion cannot carry.
 const EMFILE: i32 = 10024;
 
-/// What an op does.
-#[derive(Debug)]
-pub(crate) enum Kind {
-    /// Accept connections until cancelled or failed.
-    Accept,
-    /// Accept named pipe clients until cancelled or failed.
-    AcceptPipe,
-    /// Receive into pool buffers until cancelled, ended or failed.
-    Recv,
-    /// One vectored write of the reactor's send slot.
-    Send {
-        /// Valid until the final completion (contract guarantee 2).
-        msg: *const SendSlot,
-    },
-    /// A nonblocking connect: started once, then finished when the socket turns writable.
-    Connect {
-        /// Valid until the final completion (contract guarantee 2).
-        addr: *const socket2::SockAddr,
-        /// `connect` has been called and would block.
-        started: bool,
-    },
-}
-
-/// Where an attempt left its op.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Step {
-    /// The op ended with this result; its final completion is still to be reported.
-    Final(i32),
-    /// A call would block: wait for the socket's next readiness.
-    Wait,
-    /// This park's share is used up and work may be left: try again next park.
-    Again,
-}
-
 /// The OS code of `e` (a Winsock or Win32 error), as completions carry it.
 pub(crate) fn code(e: &io::Error) -> i32 {
     e.raw_os_error().unwrap_or(EIO)
 }
 
-fn failed(e: &io::Error) -> Step {
+/// The step after a failed call: wait for `interest` if it would block, else end.
+fn failed(e: &io::Error, interest: Interest) -> Step {
     if e.kind() == io::ErrorKind::WouldBlock {
-        Step::Wait
+        Step::Wait(interest)
     } else {
         Step::Final(-code(e))
     }
@@ -101,18 +67,10 @@ pub(crate) fn accept(source: &Source, token: Token, out: &mut Vec<Completion>) -
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             // The connection went away before we took it: try the next one.
             Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
-            Err(e) => return failed(&e),
+            Err(e) => return failed(&e, Interest::READABLE),
         }
     }
     Step::Again
-}
-
-/// What a receive attempt needs besides its op.
-pub(crate) struct RecvCtx<'a> {
-    /// The core's receive buffers.
-    pub(crate) pool: &'a Rc<BufPool>,
-    /// Ids of the buffers not lent out.
-    pub(crate) free: &'a mut Vec<u16>,
 }
 
 /// Receives into free pool buffers until `WouldBlock`, end of stream, error, an empty pool or
@@ -130,6 +88,9 @@ pub(crate) fn recv(
         _ => return Step::Final(-10038),
     };
     for _ in 0..READS_PER_PARK {
+        if cx.budget.spent(cx.free.len()) {
+            return Step::Again;
+        }
         let Some(bid) = cx.free.pop() else {
             // A pipe cannot be peeked through mio: end with ENOBUFS; the reactor re-arms the
             // receive when buffers come back.
@@ -157,7 +118,7 @@ pub(crate) fn recv(
             Err(e) => {
                 cx.free.push(bid);
                 if e.kind() != io::ErrorKind::Interrupted {
-                    return failed(&e);
+                    return failed(&e, Interest::READABLE);
                 }
             }
         }
@@ -173,7 +134,7 @@ fn starved(stream: &mio::net::TcpStream) -> Step {
         Ok(0) => Step::Final(0),
         Ok(_) => Step::Final(-ENOBUFS),
         Err(e) if e.kind() == io::ErrorKind::Interrupted => Step::Again,
-        Err(e) => failed(&e),
+        Err(e) => failed(&e, Interest::READABLE),
     }
 }
 
@@ -195,7 +156,7 @@ pub(crate) unsafe fn send(source: &Source, msg: *const SendSlot) -> Step {
         match written {
             Ok(n) => return Step::Final(n.min(i32::MAX as usize) as i32),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return failed(&e),
+            Err(e) => return failed(&e, Interest::WRITABLE),
         }
     }
 }
@@ -235,7 +196,7 @@ pub(crate) unsafe fn connect(
                     // Connected, and the peer already closed: the receive will see the end.
                     Ok(_) => Step::Final(0),
                     Err(e) if is_reset(&e) => Step::Final(-code(&e)),
-                    _ => Step::Wait,
+                    _ => Step::Wait(Interest::WRITABLE),
                 },
                 Err(e) => Step::Final(-code(&e)),
             },
@@ -247,7 +208,7 @@ pub(crate) unsafe fn connect(
         Ok(()) => Step::Final(0),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
             *started = true;
-            Step::Wait
+            Step::Wait(Interest::WRITABLE)
         }
         Err(e) => Step::Final(-code(&e)),
     }

@@ -9,8 +9,9 @@ use corenet_engine::driver::{Completion, Token, create_pipe_instance, tag_pipe};
 use mio::Registry;
 use mio::windows::NamedPipe;
 
-use super::ops::{Step, code};
+use super::ops::code;
 use super::sources::{Source, Sources, token_of};
+use crate::readiness::platform::Step;
 
 /// Clients one server takes per park.
 const ACCEPTS_PER_PARK: usize = 64;
@@ -55,7 +56,9 @@ pub(crate) fn accept(
         match instance.connect() {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(ERROR_NO_DATA) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::Wait,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                return Step::Wait(mio::Interest::READABLE);
+            }
             Err(e) => return Step::Final(-code(&e)),
         }
         // A client is connected: a fresh instance waits for the next one.

@@ -15,14 +15,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::windows::NamedPipe;
 use mio::{Interest, Registry, Token};
 
-/// Which of a socket's two op places an op takes.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Role {
-    /// An accept or a receive: waits for readability.
-    Reader,
-    /// A send or a connect: waits for writability.
-    Writer,
-}
+use crate::readiness::platform::Role;
 
 /// The mio object over a socket the reactor owns.
 #[derive(Debug)]

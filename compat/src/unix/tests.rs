@@ -7,9 +7,13 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
-use corenet_engine::driver::{OpKind, SendSlot};
+use corenet_engine::driver::{BufPool, Op, OpKind, SendSlot, Wait};
 
 use super::*;
+use crate::readiness::Readiness;
+
+/// The driver under test: the readiness loop over this platform.
+type CompatDriver = Readiness<Unix>;
 
 const LIMIT: Duration = Duration::from_secs(10);
 
@@ -83,7 +87,7 @@ fn recv_hands_over_chunks_then_end_of_stream() {
         (0, false, true)
     );
     assert_eq!(
-        d.fds.len(),
+        d.descriptors(),
         0,
         "the last op's end deregisters its descriptor"
     );
@@ -114,8 +118,8 @@ fn empty_pool_ends_with_enobufs_and_loses_nothing() {
             assert_eq!(out.last().unwrap().result, -libc::ENOBUFS);
         }
         drop(out);
-        let pool = d.pool.clone();
-        assert_eq!(d.recycle(&pool, false), 1);
+        let pool = d.pool().clone();
+        assert_eq!(d.recycle(&pool), 1);
     }
     assert_eq!(got, sent);
     // Everything read and a buffer free: the receive waits for more.
@@ -141,7 +145,7 @@ fn a_park_lends_down_to_the_reserve_and_the_rest_read_in_the_next() {
     // 4 buffers, a reserve of 1: one park lends 3; the 4th socket waits for the next park
     // (no ENOBUFS), whose buffers came back in between.
     let mut d = driver(4, 16);
-    assert_eq!(d.pool.reserve(), 1);
+    assert_eq!(d.pool().reserve(), 1);
     let pairs: Vec<_> = (0..4).map(|_| pair()).collect();
     for (i, (peer, sock)) in pairs.iter().enumerate() {
         (&*peer).write_all(&[i as u8; 8]).unwrap();
@@ -156,8 +160,8 @@ fn a_park_lends_down_to_the_reserve_and_the_rest_read_in_the_next() {
     d.park(Wait::Poll, &mut out).unwrap();
     assert_chunks_and_nothing_ends(&out, 3);
     drop(out);
-    let pool = d.pool.clone();
-    assert_eq!(d.recycle(&pool, false), 3);
+    let pool = d.pool().clone();
+    assert_eq!(d.recycle(&pool), 3);
     let mut out = Vec::new();
     d.park(Wait::Poll, &mut out).unwrap();
     assert_chunks_and_nothing_ends(&out, 1);
@@ -217,7 +221,7 @@ fn cancel_ends_an_op_once_and_stale_cancels_do_nothing() {
     d.push(Op::Cancel { target: t });
     d.park(Wait::Poll, &mut out).unwrap();
     assert!(out.is_empty(), "{out:?}");
-    assert_eq!(d.fds.len(), 0);
+    assert_eq!(d.descriptors(), 0);
 }
 
 #[test]

@@ -13,14 +13,7 @@ use mio::event::Event;
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
-/// Which of a descriptor's two op places an op takes.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Role {
-    /// An accept or a receive: waits for readability.
-    Reader,
-    /// A send: waits for writability.
-    Writer,
-}
+use crate::readiness::platform::Role;
 
 /// What is known about one descriptor with pending ops.
 #[derive(Debug, Default)]

@@ -3,77 +3,18 @@
 //! it goes.
 
 use std::os::fd::RawFd;
-use std::rc::Rc;
 
-use corenet_engine::driver::{BufPool, Completion, SendSlot, Token};
+use corenet_engine::driver::{Completion, SendSlot, Token};
 use mio::Interest;
 
-use crate::budget::RecvBudget;
-use crate::registry::Role;
-use crate::sys;
+use super::sys;
+use crate::readiness::platform::{RecvCtx, Step};
 
 /// Receives one op makes per park before the others get their turn (fairness: a fast sender
 /// must not keep the core from its other sockets).
 const READS_PER_PARK: usize = 16;
 /// Accepts one listener makes per park, for the same reason.
 const ACCEPTS_PER_PARK: usize = 64;
-
-/// What an op does.
-#[derive(Debug)]
-pub(crate) enum Kind {
-    /// Accept connections until cancelled or failed.
-    Accept,
-    /// Receive into pool buffers until cancelled, ended or failed.
-    Recv,
-    /// One `sendmsg` of the reactor's send slot.
-    Send {
-        /// The reactor's send slot, valid until the final completion (contract guarantee 2).
-        msg: *const SendSlot,
-    },
-    /// A nonblocking connect: started once, then finished when the socket turns writable.
-    Connect {
-        /// The peer address, valid until the final completion (contract guarantee 2).
-        addr: *const socket2::SockAddr,
-        /// connect(2) has been called and returned EINPROGRESS.
-        started: bool,
-    },
-}
-
-/// A pending op.
-#[derive(Debug)]
-pub(crate) struct OpState {
-    /// Routes its completions.
-    pub(crate) token: Token,
-    /// The descriptor it works on.
-    pub(crate) fd: RawFd,
-    /// What it does.
-    pub(crate) kind: Kind,
-    /// A cancel arrived: end with `-ECANCELED` at the next attempt.
-    pub(crate) cancelled: bool,
-    /// In the ready list (or carried over to the next park); otherwise waiting for an event.
-    pub(crate) queued: bool,
-}
-
-impl OpState {
-    /// The place it takes on its descriptor.
-    pub(crate) fn role(&self) -> Role {
-        match self.kind {
-            Kind::Accept | Kind::Recv => Role::Reader,
-            Kind::Send { .. } | Kind::Connect { .. } => Role::Writer,
-        }
-    }
-}
-
-/// Where an attempt left its op.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Step {
-    /// The op ended with this result; its final completion is still to be reported.
-    Final(i32),
-    /// The descriptor would block: wait for this readiness.
-    Wait(Interest),
-    /// This park's share is used up and work may be left: try again next park.
-    Again,
-}
 
 /// Accepts until EAGAIN (or the per-park share); each descriptor is a completion.
 pub(crate) fn accept(fd: RawFd, token: Token, out: &mut Vec<Completion>) -> Step {
@@ -94,21 +35,16 @@ pub(crate) fn accept(fd: RawFd, token: Token, out: &mut Vec<Completion>) -> Step
     Step::Again
 }
 
-/// What a receive attempt needs besides its op.
-pub(crate) struct RecvCtx<'a> {
-    /// The core's receive buffers.
-    pub(crate) pool: &'a Rc<BufPool>,
-    /// Ids of the buffers not lent out.
-    pub(crate) free: &'a mut Vec<u16>,
-    /// An event reported the read side closed or in error.
-    pub(crate) read_closed: bool,
-    /// How far this park may draw on the pool.
-    pub(crate) budget: RecvBudget,
-}
-
 /// Receives into free pool buffers until EAGAIN, end of stream, error, an empty pool or the
-/// per-park share; each run of bytes is a completion with its chunk.
-pub(crate) fn recv(fd: RawFd, token: Token, cx: RecvCtx<'_>, out: &mut Vec<Completion>) -> Step {
+/// per-park share; each run of bytes is a completion with its chunk. `read_closed`: an event
+/// reported the read side closed or in error.
+pub(crate) fn recv(
+    fd: RawFd,
+    token: Token,
+    cx: RecvCtx<'_>,
+    read_closed: bool,
+    out: &mut Vec<Completion>,
+) -> Step {
     // Results are i32: a buffer larger than that could not report its length.
     let size = (cx.pool.size() as usize).min(i32::MAX as usize);
     for _ in 0..READS_PER_PARK {
@@ -134,7 +70,7 @@ pub(crate) fn recv(fd: RawFd, token: Token, cx: RecvCtx<'_>, out: &mut Vec<Compl
                 });
                 // A short read emptied the socket: any later byte raises a new edge. Unless
                 // the read side closed, whose end or error no new edge would announce.
-                if n < size && !cx.read_closed {
+                if n < size && !read_closed {
                     return Step::Wait(Interest::READABLE);
                 }
             }

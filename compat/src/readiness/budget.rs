@@ -7,9 +7,8 @@
 //! back once the reactor has handled that park's completions, so the better move is to stop
 //! at the pool's reserve and let the remaining sockets read in the next park.
 //!
-//! Unix only for now: the same budget in the Windows driver stalled the 1000-connection
-//! tiny-ring stress under Wine (cause not found yet), so that driver still ends receives with
-//! ENOBUFS when its pool runs dry.
+//! A platform may go without it (`Platform::RECV_BUDGET`): Windows does, see
+//! `windows/mod.rs` for the measurements under Wine.
 
 /// The receive buffers one park may lend: down to the pool's reserve while there is more than
 /// that, otherwise all that are free; a receive that finds the budget spent waits for the
@@ -23,6 +22,12 @@ pub(crate) struct RecvBudget {
 }
 
 impl RecvBudget {
+    /// No budget: receives read until the pool runs dry, then end with ENOBUFS.
+    pub(crate) const UNLIMITED: RecvBudget = RecvBudget {
+        at_start: 0,
+        floor: 0,
+    };
+
     /// The budget of a park that begins with `free` buffers free, out of a pool whose reserve
     /// (`BufPool::reserve`) is `reserve`.
     pub(crate) fn new(free: usize, reserve: usize) -> RecvBudget {
@@ -60,6 +65,12 @@ mod tests {
         assert!(!b.spent(100));
         assert!(!b.spent(1));
         assert!(b.spent(0));
+    }
+
+    #[test]
+    fn no_budget_never_waits() {
+        assert!(!RecvBudget::UNLIMITED.spent(0));
+        assert!(!RecvBudget::UNLIMITED.spent(2048));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `CompatDriver`: the backend contract (`corenet_engine::driver`) emulated with readiness.
+//! The readiness driver: the backend contract (`corenet_engine::driver`) emulated with
+//! readiness, one loop for every OS over a [`Platform`] (`crate::unix`, `crate::windows`).
 //!
 //! A pushed op waits in `pushed` until the next park, which starts it by putting it in the
 //! ready list: an op is tried at once, because on an edge-triggered poller a descriptor that
@@ -6,53 +7,40 @@
 //! descriptor for the readiness it needs and waits for the event; an attempt that used up its
 //! share of the park is carried to the next park, which then polls without blocking.
 
+pub(crate) mod budget;
+pub(crate) mod op;
+pub(crate) mod platform;
+mod unpark;
+
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io;
-use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use corenet_engine::driver::{BufPool, Completion, Driver, DriverConfig, Op, Token, Unpark, Wait};
-use corenet_engine::{Backend, DriverFactory};
+use corenet_engine::driver::{BufPool, Completion, Op, RawSock, Token, Unpark, Wait};
 use mio::{Events, Poll};
 use slab::Slab;
 
-use crate::budget::RecvBudget;
-use crate::ops::{self, Kind, OpState, RecvCtx, Step};
-use crate::registry::Registrations;
-use crate::sys;
-use crate::unpark::{WAKE, WakerUnpark};
-
-#[cfg(test)]
-mod tests;
+use budget::RecvBudget;
+use op::{Kind, OpState};
+use platform::{Platform, RecvCtx, Step};
+use unpark::{WAKE, WakerUnpark};
 
 /// Readiness events one park takes. Small batches keep receives and the sends that answer them
 /// interleaved: a park that reads from hundreds of sockets in a row, with no send in between,
 /// leaves the peer's CPU idle meanwhile, so the socket buffers the reads free queue up for it
 /// and the kernel kicks it with an inter-processor interrupt every 32 of them (2.5% of the
-/// core at 500 connections, the costliest single item). Measured on loopback at 64 B, 1 in
-/// flight: 1024 events a park gave 260k req/s at 500 connections and 144k at 5000; 64 gave
+/// core at 500 connections, the costliest single item). Measured on Linux loopback at 64 B, 1
+/// in flight: 1024 events a park gave 260k req/s at 500 connections and 144k at 5000; 64 gave
 /// 280k and 178k; 32 was no better; at 50 connections the size makes no difference.
-const EVENTS_PER_PARK: usize = 64;
+pub(crate) const EVENTS_PER_PARK: usize = 64;
 
-/// The readiness driver of one core: one `mio::Poll` (epoll, kqueue), a `mio::Waker` for
-/// wake-ups from other threads, and the core's receive buffers, read into by the driver
-/// itself.
-///
-/// Not `Send`: created, driven and dropped on its core's thread, like every driver.
-///
-/// # Examples
-///
-/// ```no_run
-/// let rt = corenet_engine::Runtime::builder()
-///     .driver_factory(corenet_compat::CompatDriver::factory())
-///     .build()?;
-/// assert_eq!(rt.backend(), corenet_engine::Backend::Compat);
-/// # Ok::<(), std::io::Error>(())
-/// ```
-pub struct CompatDriver {
+/// The readiness driver of one core over platform `P`: one `mio::Poll` (epoll, kqueue,
+/// IOCP), a `mio::Waker` for wake-ups from other threads, and the core's receive buffers,
+/// read into by the driver itself. Not `Send`: it lives on its core's thread.
+pub(crate) struct Readiness<P: Platform> {
     poll: Poll,
     events: Events,
     unpark: Arc<WakerUnpark>,
@@ -62,7 +50,8 @@ pub struct CompatDriver {
     ops: Slab<OpState>,
     /// Pending ops by token, for cancels.
     by_token: HashMap<u64, usize>,
-    fds: Registrations,
+    /// What the platform knows of the descriptors with pending ops.
+    os: P,
     /// Ops pushed since the last park, in order.
     pushed: Vec<Op>,
     /// Ops to try in this park.
@@ -71,23 +60,16 @@ pub struct CompatDriver {
     carry: Vec<usize>,
 }
 
-impl CompatDriver {
-    /// A driver for the core `config` describes, over that core's receive buffers. Each poll
-    /// takes up to 64 events (fewer if `config.ring_entries` is smaller): small batches keep
-    /// receives and the sends that answer them interleaved.
+impl<P: Platform> Readiness<P> {
+    /// A driver taking up to `events` events per poll.
     ///
     /// # Errors
     ///
     /// The poller's or the waker's creation error (descriptor limits).
-    pub fn new(config: &DriverConfig, pool: Rc<BufPool>) -> io::Result<CompatDriver> {
-        Self::with_events((config.ring_entries as usize).min(EVENTS_PER_PARK), pool)
-    }
-
-    /// A driver taking up to `events` events per poll.
-    fn with_events(events: usize, pool: Rc<BufPool>) -> io::Result<CompatDriver> {
+    pub(crate) fn with_events(events: usize, pool: Rc<BufPool>) -> io::Result<Readiness<P>> {
         let poll = Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), WAKE)?;
-        Ok(CompatDriver {
+        Ok(Readiness {
             poll,
             events: Events::with_capacity(events.max(1)),
             unpark: Arc::new(WakerUnpark(waker)),
@@ -96,223 +78,31 @@ impl CompatDriver {
             pool,
             ops: Slab::new(),
             by_token: HashMap::new(),
-            fds: Registrations::default(),
+            os: P::default(),
             pushed: Vec::new(),
             ready: VecDeque::new(),
             carry: Vec::new(),
         })
     }
 
-    /// A factory for `Builder::driver_factory` that gives every core a `CompatDriver`.
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// let rt = corenet_engine::Runtime::builder()
-    ///     .cores(2)
-    ///     .driver_factory(corenet_compat::CompatDriver::factory())
-    ///     .build()?;
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn factory() -> DriverFactory {
-        Arc::new(
-            |config: &DriverConfig, pool: Rc<BufPool>| -> io::Result<Box<dyn Driver>> {
-                Ok(Box::new(CompatDriver::new(config, pool)?))
-            },
-        )
-    }
-
-    /// Turns the ops pushed since the last park into pending ops (or applies the cancels),
-    /// in push order.
-    fn start_pushed(&mut self, out: &mut Vec<Completion>) {
-        let mut pushed = std::mem::take(&mut self.pushed);
-        for op in pushed.drain(..) {
-            match op {
-                Op::AcceptMulti { fd, token } => self.start(fd, token, Kind::Accept, out),
-                // Readiness-driven receives cannot miss an EOF: a one-shot is served as
-                // a multishot (the reactor follows `more`).
-                Op::RecvMulti { fd, token } | Op::RecvOnce { fd, token } => {
-                    self.start(fd, token, Kind::Recv, out)
-                }
-                Op::Send { fd, msg, token } => self.start(fd, token, Kind::Send { msg }, out),
-                // Not served (`watches_hangup` is false): the reactor never pushes it.
-                Op::PollHangup { token, .. } => {
-                    out.push(final_completion(token, -libc::EOPNOTSUPP));
-                }
-                Op::Connect { fd, addr, token } => self.start(
-                    fd,
-                    token,
-                    Kind::Connect {
-                        addr,
-                        started: false,
-                    },
-                    out,
-                ),
-                Op::Cancel { target } => self.cancel(target),
-            }
-        }
-        self.pushed = pushed;
-    }
-
-    fn start(&mut self, fd: RawFd, token: Token, kind: Kind, out: &mut Vec<Completion>) {
-        let op = OpState {
-            token,
-            fd,
-            kind,
-            cancelled: false,
-            queued: true,
-        };
-        let role = op.role();
-        let id = self.ops.insert(op);
-        let fresh = match self.fds.attach(fd, role, id) {
-            Ok(fresh) => fresh,
-            Err(e) => {
-                // The place is another op's: report without touching its registration.
-                let op = self.ops.remove(id);
-                tracing::warn!(fd, ?token, ?role, "compat op refused: place taken");
-                out.push(final_completion(op.token, -e));
-                return;
-            }
-        };
-        let prepared = match (&self.ops[id].kind, fresh) {
-            // accept(2) has no "don't wait" flag: a blocking listener would block the core.
-            (Kind::Accept, _) => sys::set_nonblocking(fd),
-            // A stream socket new to us may come from elsewhere than our accept.
-            (Kind::Recv | Kind::Send { .. } | Kind::Connect { .. }, true) => {
-                sys::prepare_stream(fd)
-            }
-            _ => Ok(()),
-        };
-        match prepared {
-            Ok(()) => {
-                self.by_token.insert(token.0, id);
-                self.ready.push_back(id);
-            }
-            Err(e) => {
-                tracing::warn!(fd, ?token, "compat op refused: errno {e}");
-                self.finish(id, -e, out);
-            }
-        }
-    }
-
-    fn cancel(&mut self, target: Token) {
-        let Some(&id) = self.by_token.get(&target.0) else {
-            return; // already ended; its final completion is on its way or delivered
-        };
-        let op = &mut self.ops[id];
-        op.cancelled = true;
-        if !op.queued {
-            op.queued = true;
-            self.ready.push_back(id);
-        }
-    }
-
-    /// Ends op `id`: forgets it, deregisters its descriptor if no op is left on it (before
-    /// the reactor, seeing the final completion, may close it), and reports `result`.
-    fn finish(&mut self, id: usize, result: i32, out: &mut Vec<Completion>) {
-        let op = self.ops.remove(id);
-        if self.by_token.get(&op.token.0) == Some(&id) {
-            self.by_token.remove(&op.token.0);
-        }
-        self.fds.detach(self.poll.registry(), op.fd, op.role());
-        out.push(final_completion(op.token, result));
-    }
-
-    /// Tries every op in the ready list once.
-    fn run_ready(&mut self, out: &mut Vec<Completion>) {
-        let budget = RecvBudget::new(self.free.len(), usize::from(self.pool.reserve()));
-        let mut ready = std::mem::take(&mut self.ready);
-        while let Some(id) = ready.pop_front() {
-            let op = &mut self.ops[id];
-            op.queued = false;
-            let (fd, token) = (op.fd, op.token);
-            let step = if op.cancelled {
-                Step::Final(-libc::ECANCELED)
-            } else {
-                match op.kind {
-                    Kind::Accept => ops::accept(fd, token, out),
-                    Kind::Recv => {
-                        let cx = RecvCtx {
-                            pool: &self.pool,
-                            free: &mut self.free,
-                            read_closed: self.fds.read_closed(fd),
-                            budget,
-                        };
-                        ops::recv(fd, token, cx, out)
-                    }
-                    // SAFETY: the reactor keeps the msghdr and its iovecs valid until this
-                    // op's final completion (contract guarantee 2), which has not come yet.
-                    Kind::Send { msg } => unsafe { ops::send(fd, msg) },
-                    Kind::Connect {
-                        addr,
-                        ref mut started,
-                    } => {
-                        // SAFETY: as for sends: the reactor keeps the address valid until the
-                        // final completion.
-                        unsafe { ops::connect(fd, addr, started) }
-                    }
-                }
-            };
-            match step {
-                Step::Final(result) => self.finish(id, result, out),
-                Step::Wait(interest) => {
-                    if let Err(e) = self.fds.wait(self.poll.registry(), fd, interest) {
-                        tracing::warn!(fd, "compat registration failed: errno {e}");
-                        self.finish(id, -e, out);
-                    }
-                }
-                Step::Again => {
-                    self.ops[id].queued = true;
-                    self.carry.push(id);
-                }
-            }
-        }
-        ready.extend(self.carry.drain(..));
-        self.ready = ready;
-    }
-
-    /// Moves the ops the polled events concern into the ready list.
-    fn take_events(&mut self) {
-        for event in self.events.iter() {
-            if event.token() == WAKE {
-                continue;
-            }
-            for id in self.fds.on_event(event).into_iter().flatten() {
-                let op = &mut self.ops[id];
-                if !op.queued {
-                    op.queued = true;
-                    self.ready.push_back(id);
-                }
-            }
-        }
-    }
-}
-
-/// The last completion of an op, carrying no bytes.
-fn final_completion(token: Token, result: i32) -> Completion {
-    Completion {
-        token,
-        result,
-        more: false,
-        chunk: None,
-    }
-}
-
-impl Driver for CompatDriver {
-    fn backend(&self) -> Backend {
-        Backend::Compat
-    }
-
-    fn push(&mut self, op: Op) {
+    /// Queues an op; it is started at the next park.
+    pub(crate) fn push(&mut self, op: Op) {
         self.pushed.push(op);
     }
 
-    fn recycle(&mut self, pool: &BufPool, _starving: bool) -> usize {
+    /// Gives buffers returned by dropped chunks back to the receive path; returns how many.
+    pub(crate) fn recycle(&mut self, pool: &BufPool) -> usize {
         let free = &mut self.free;
         pool.drain_returned(|bid| free.push(bid))
     }
 
-    fn park(&mut self, wait: Wait, out: &mut Vec<Completion>) -> io::Result<()> {
+    /// Starts the pushed ops, polls as `wait` says (without blocking when anything is ready
+    /// already), tries the ready ops and appends completions to `out`.
+    ///
+    /// # Errors
+    ///
+    /// A failure of the poll itself.
+    pub(crate) fn park(&mut self, wait: Wait, out: &mut Vec<Completion>) -> io::Result<()> {
         self.start_pushed(out);
         let timeout = if !out.is_empty() || !self.ready.is_empty() {
             Some(Duration::ZERO)
@@ -333,16 +123,211 @@ impl Driver for CompatDriver {
         Ok(())
     }
 
-    fn unparker(&self) -> Arc<dyn Unpark> {
+    /// The handle other threads use to wake this driver.
+    pub(crate) fn unparker(&self) -> Arc<dyn Unpark> {
         self.unpark.clone()
+    }
+
+    /// Closes `sock` if the platform owns its handle; false means the reactor closes it.
+    pub(crate) fn close(&mut self, sock: RawSock) -> bool {
+        self.os.close(self.poll.registry(), sock)
+    }
+
+    /// Turns the ops pushed since the last park into pending ops (or applies the cancels),
+    /// in push order.
+    fn start_pushed(&mut self, out: &mut Vec<Completion>) {
+        let mut pushed = std::mem::take(&mut self.pushed);
+        for op in pushed.drain(..) {
+            match op {
+                Op::AcceptMulti { fd, token } => self.start(fd, token, Kind::Accept, out),
+                // Readiness-driven receives cannot miss an EOF: a one-shot is served as
+                // a multishot (the reactor follows `more`).
+                Op::RecvMulti { fd, token } | Op::RecvOnce { fd, token } => {
+                    self.start(fd, token, Kind::Recv, out)
+                }
+                Op::Send { fd, msg, token } => self.start(fd, token, Kind::Send { msg }, out),
+                // Not served (`watches_hangup` is false): the reactor never pushes it.
+                Op::PollHangup { token, .. } => out.push(final_completion(token, -P::ENOTSUP)),
+                Op::Connect { fd, addr, token } => {
+                    let kind = Kind::Connect {
+                        addr,
+                        started: false,
+                    };
+                    self.start(fd, token, kind, out);
+                }
+                Op::Cancel { target } => self.cancel(target),
+                // The engine declares this op on Windows only: an accept on the server's key
+                // once the platform has filed the server.
+                #[cfg(windows)]
+                Op::AcceptPipe {
+                    key,
+                    first,
+                    name,
+                    token,
+                } => match self
+                    .os
+                    .open_pipe_server(self.poll.registry(), key, first, name)
+                {
+                    Ok(()) => self.start(key, token, Kind::Accept, out),
+                    Err(code) => out.push(final_completion(token, -code)),
+                },
+            }
+        }
+        self.pushed = pushed;
+    }
+
+    fn start(&mut self, sock: RawSock, token: Token, kind: Kind, out: &mut Vec<Completion>) {
+        let accept = matches!(kind, Kind::Accept);
+        let op = OpState {
+            token,
+            sock,
+            kind,
+            cancelled: false,
+            queued: true,
+        };
+        let role = op.role();
+        let id = self.ops.insert(op);
+        match self.os.attach(self.poll.registry(), sock, role, accept, id) {
+            Ok(()) => {
+                self.by_token.insert(token.0, id);
+                self.ready.push_back(id);
+            }
+            Err(code) => {
+                // Refused (its place taken, or the descriptor could not be readied): report
+                // without touching the descriptor's other op or its registration.
+                self.ops.remove(id);
+                tracing::warn!(?sock, ?token, ?role, "compat op refused: error {code}");
+                out.push(final_completion(token, -code));
+            }
+        }
+    }
+
+    fn cancel(&mut self, target: Token) {
+        let Some(&id) = self.by_token.get(&target.0) else {
+            return; // already ended; its final completion is on its way or delivered
+        };
+        let op = &mut self.ops[id];
+        op.cancelled = true;
+        if !op.queued {
+            op.queued = true;
+            self.ready.push_back(id);
+        }
+    }
+
+    /// Ends op `id`: forgets it, detaches it from its descriptor (deregistering the
+    /// descriptor if no op is left on it, before the reactor, seeing the final completion,
+    /// may close it), and reports `result`.
+    fn finish(&mut self, id: usize, result: i32, out: &mut Vec<Completion>) {
+        let op = self.ops.remove(id);
+        if self.by_token.get(&op.token.0) == Some(&id) {
+            self.by_token.remove(&op.token.0);
+        }
+        self.os.detach(self.poll.registry(), op.sock, op.role());
+        out.push(final_completion(op.token, result));
+    }
+
+    /// Tries every op in the ready list once.
+    fn run_ready(&mut self, out: &mut Vec<Completion>) {
+        let budget = if P::RECV_BUDGET {
+            RecvBudget::new(self.free.len(), usize::from(self.pool.reserve()))
+        } else {
+            RecvBudget::UNLIMITED
+        };
+        let mut ready = std::mem::take(&mut self.ready);
+        while let Some(id) = ready.pop_front() {
+            let op = &mut self.ops[id];
+            op.queued = false;
+            let (sock, token) = (op.sock, op.token);
+            let step = if op.cancelled {
+                Step::Final(-P::ECANCELED)
+            } else {
+                match op.kind {
+                    Kind::Accept => self.os.accept(self.poll.registry(), sock, token, out),
+                    Kind::Recv => {
+                        let cx = RecvCtx {
+                            pool: &self.pool,
+                            free: &mut self.free,
+                            budget,
+                        };
+                        self.os.recv(sock, token, cx, out)
+                    }
+                    // SAFETY: the reactor keeps the send slot and its buffers valid until this
+                    // op's final completion (contract guarantee 2), which has not come yet.
+                    Kind::Send { msg } => unsafe { self.os.send(sock, msg) },
+                    Kind::Connect {
+                        addr,
+                        ref mut started,
+                    } => {
+                        // SAFETY: as for sends: the reactor keeps the address valid until the
+                        // final completion.
+                        unsafe { self.os.connect(sock, addr, started) }
+                    }
+                }
+            };
+            match step {
+                Step::Final(result) => self.finish(id, result, out),
+                Step::Wait(interest) => {
+                    if let Err(e) = self.os.wait(self.poll.registry(), sock, interest) {
+                        tracing::warn!(?sock, "compat registration failed: error {e}");
+                        self.finish(id, -e, out);
+                    }
+                }
+                Step::Again => {
+                    self.ops[id].queued = true;
+                    self.carry.push(id);
+                }
+            }
+        }
+        ready.extend(self.carry.drain(..));
+        self.ready = ready;
+    }
+
+    /// Moves the ops the polled events concern into the ready list.
+    fn take_events(&mut self) {
+        for event in self.events.iter() {
+            if event.token() == WAKE {
+                continue;
+            }
+            for id in self.os.on_event(event).into_iter().flatten() {
+                let op = &mut self.ops[id];
+                if !op.queued {
+                    op.queued = true;
+                    self.ready.push_back(id);
+                }
+            }
+        }
     }
 }
 
-impl fmt::Debug for CompatDriver {
+/// What the contract tests look at.
+#[cfg(test)]
+impl<P: Platform> Readiness<P> {
+    /// The core's receive buffers.
+    pub(crate) fn pool(&self) -> &Rc<BufPool> {
+        &self.pool
+    }
+
+    /// Descriptors with pending ops.
+    pub(crate) fn descriptors(&self) -> usize {
+        self.os.len()
+    }
+}
+
+/// The last completion of an op, carrying no bytes.
+fn final_completion(token: Token, result: i32) -> Completion {
+    Completion {
+        token,
+        result,
+        more: false,
+        chunk: None,
+    }
+}
+
+impl<P: Platform> fmt::Debug for Readiness<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CompatDriver")
             .field("pending_ops", &self.ops.len())
-            .field("descriptors", &self.fds.len())
+            .field("descriptors", &self.os.len())
             .field("free_buffers", &self.free.len())
             .field("ready", &self.ready.len())
             .finish()
