@@ -10,6 +10,8 @@
 pub(crate) mod budget;
 pub(crate) mod op;
 pub(crate) mod platform;
+#[cfg(test)]
+pub(crate) mod testing;
 mod unpark;
 
 use std::collections::{HashMap, VecDeque};

@@ -11,11 +11,10 @@ use corenet_engine::driver::{BufPool, Op, OpKind, SendSlot, Wait};
 
 use super::*;
 use crate::readiness::Readiness;
+use crate::readiness::testing::{self, LIMIT, bytes, has_final, park_until, recv_token};
 
 /// The driver under test: the readiness loop over this platform.
 type CompatDriver = Readiness<Unix>;
-
-const LIMIT: Duration = Duration::from_secs(10);
 
 fn driver(count: u16, size: u32) -> CompatDriver {
     let pool = BufPool::new(count, size).unwrap();
@@ -32,102 +31,23 @@ fn pair() -> (TcpStream, TcpStream) {
     (client, server)
 }
 
-fn recv_token(slot: usize) -> Token {
-    Token::new(OpKind::Recv, slot)
-}
-
-/// Parks until `done(out)` holds; panics after [`LIMIT`].
-fn park_until(
-    d: &mut CompatDriver,
-    out: &mut Vec<Completion>,
-    done: impl Fn(&[Completion]) -> bool,
-) {
-    let deadline = Instant::now() + LIMIT;
-    while !done(out) {
-        assert!(Instant::now() < deadline, "timed out; got {out:?}");
-        d.park(Wait::Timeout(Duration::from_millis(20)), out)
-            .unwrap();
-    }
-}
-
-fn has_final(token: Token) -> impl Fn(&[Completion]) -> bool {
-    move |out| out.iter().any(|c| c.token == token && !c.more)
-}
-
-/// The bytes of every chunk in `out`, in order.
-fn bytes(out: &[Completion]) -> Vec<u8> {
-    out.iter()
-        .filter_map(|c| c.chunk.as_deref())
-        .flatten()
-        .copied()
-        .collect()
-}
-
 #[test]
 fn recv_hands_over_chunks_then_end_of_stream() {
     let mut d = driver(8, 64);
     let (mut peer, sock) = pair();
-    let t = recv_token(1);
-    d.push(Op::RecvMulti {
-        fd: sock.as_raw_fd(),
-        token: t,
-    });
-    let mut out = Vec::new();
-    d.park(Wait::Poll, &mut out).unwrap();
-    assert!(out.is_empty(), "nothing was sent yet: {out:?}");
-    peer.write_all(b"hello").unwrap();
-    park_until(&mut d, &mut out, |o| !o.is_empty());
-    assert_eq!(bytes(&out), b"hello");
-    assert!(out.iter().all(|c| c.more && c.result == 5));
-    peer.shutdown(std::net::Shutdown::Write).unwrap();
-    park_until(&mut d, &mut out, has_final(t));
-    let last = out.last().unwrap();
-    assert_eq!(
-        (last.result, last.more, last.chunk.is_none()),
-        (0, false, true)
-    );
-    assert_eq!(
-        d.descriptors(),
-        0,
-        "the last op's end deregisters its descriptor"
-    );
+    testing::recv_chunks_then_end_of_stream(&mut d, &mut peer, sock.as_raw_fd());
 }
 
 #[test]
 fn empty_pool_ends_with_enobufs_and_loses_nothing() {
     let mut d = driver(1, 16);
     let (mut peer, sock) = pair();
-    let sent: Vec<u8> = (0..40).collect();
-    peer.write_all(&sent).unwrap();
-    let t = recv_token(2);
-    let mut got = Vec::new();
-    let mut rounds = 0;
-    while got.len() < sent.len() {
-        rounds += 1;
-        assert!(rounds < 10, "got {got:?}");
-        d.push(Op::RecvMulti {
-            fd: sock.as_raw_fd(),
-            token: t,
-        });
-        let mut out = Vec::new();
-        park_until(&mut d, &mut out, |o| o.iter().any(|c| c.chunk.is_some()));
-        got.extend(bytes(&out));
-        if got.len() < sent.len() {
-            // The one buffer is lent out and more bytes wait: the receive ends, nothing read.
-            park_until(&mut d, &mut out, has_final(t));
-            assert_eq!(out.last().unwrap().result, -libc::ENOBUFS);
-        }
-        drop(out);
-        let pool = d.pool().clone();
-        assert_eq!(d.recycle(&pool), 1);
-    }
-    assert_eq!(got, sent);
-    // Everything read and a buffer free: the receive waits for more.
-    let mut out = Vec::new();
-    d.park(Wait::Poll, &mut out).unwrap();
-    assert!(out.is_empty(), "{out:?}");
-    d.push(Op::Cancel { target: t });
-    park_until(&mut d, &mut out, has_final(t));
+    testing::empty_pool_ends_with_enobufs_and_loses_nothing(
+        &mut d,
+        &mut peer,
+        sock.as_raw_fd(),
+        libc::ENOBUFS,
+    );
 }
 
 /// `out` holds `n` chunks and no final completion.

@@ -2,20 +2,19 @@
 //! scripts/test-windows.sh): chunks then end of stream, ENOBUFS without loss, cancels,
 //! partial sends and waiting for writability, accepts, a refused connect.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::os::windows::io::AsRawSocket;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use corenet_engine::driver::{BufPool, Op, OpKind, SendSlot, Wait};
 
 use super::*;
 use crate::readiness::Readiness;
+use crate::readiness::testing::{self, LIMIT, has_final, park_until};
 
 /// The driver under test: the readiness loop over this platform.
 type CompatDriver = Readiness<Windows>;
-
-const LIMIT: Duration = Duration::from_secs(10);
 
 fn driver(count: u16, size: u32) -> CompatDriver {
     CompatDriver::with_events(256, BufPool::new(count, size).unwrap()).unwrap()
@@ -31,81 +30,23 @@ fn pair() -> (TcpStream, TcpStream) {
     (client, server)
 }
 
-fn park_until(
-    d: &mut CompatDriver,
-    out: &mut Vec<Completion>,
-    done: impl Fn(&[Completion]) -> bool,
-) {
-    let deadline = Instant::now() + LIMIT;
-    while !done(out) {
-        assert!(Instant::now() < deadline, "timed out; got {out:?}");
-        d.park(Wait::Timeout(Duration::from_millis(20)), out)
-            .unwrap();
-    }
-}
-
-fn has_final(token: Token) -> impl Fn(&[Completion]) -> bool {
-    move |out| out.iter().any(|c| c.token == token && !c.more)
-}
-
-fn bytes(out: &[Completion]) -> Vec<u8> {
-    out.iter()
-        .filter_map(|c| c.chunk.as_deref())
-        .flatten()
-        .copied()
-        .collect()
-}
-
 #[test]
 fn recv_hands_over_chunks_then_end_of_stream() {
     let mut d = driver(8, 64);
     let (mut peer, sock) = pair();
-    let t = Token::new(OpKind::Recv, 1);
-    d.push(Op::RecvMulti {
-        fd: sock.as_raw_socket(),
-        token: t,
-    });
-    let mut out = Vec::new();
-    d.park(Wait::Poll, &mut out).unwrap();
-    assert!(out.is_empty(), "nothing was sent yet: {out:?}");
-    peer.write_all(b"hello").unwrap();
-    park_until(&mut d, &mut out, |o| !o.is_empty());
-    assert_eq!(bytes(&out), b"hello");
-    peer.shutdown(std::net::Shutdown::Write).unwrap();
-    park_until(&mut d, &mut out, has_final(t));
-    let last = out.last().unwrap();
-    assert_eq!((last.result, last.more), (0, false));
-    assert_eq!(d.descriptors(), 0, "the last op's end unwraps its socket");
+    testing::recv_chunks_then_end_of_stream(&mut d, &mut peer, sock.as_raw_socket());
 }
 
 #[test]
 fn empty_pool_ends_with_enobufs_and_loses_nothing() {
     let mut d = driver(1, 16);
     let (mut peer, sock) = pair();
-    let sent: Vec<u8> = (0..40).collect();
-    peer.write_all(&sent).unwrap();
-    let t = Token::new(OpKind::Recv, 2);
-    let mut got = Vec::new();
-    for _ in 0..10 {
-        if got.len() == sent.len() {
-            break;
-        }
-        d.push(Op::RecvMulti {
-            fd: sock.as_raw_socket(),
-            token: t,
-        });
-        let mut out = Vec::new();
-        park_until(&mut d, &mut out, |o| o.iter().any(|c| c.chunk.is_some()));
-        got.extend(bytes(&out));
-        if got.len() < sent.len() {
-            park_until(&mut d, &mut out, has_final(t));
-            assert_eq!(out.last().unwrap().result, -ENOBUFS_CODE);
-        }
-        drop(out);
-        let pool = d.pool().clone();
-        assert_eq!(d.recycle(&pool), 1);
-    }
-    assert_eq!(got, sent);
+    testing::empty_pool_ends_with_enobufs_and_loses_nothing(
+        &mut d,
+        &mut peer,
+        sock.as_raw_socket(),
+        ENOBUFS_CODE,
+    );
 }
 
 /// `WSAENOBUFS`, the engine's ENOBUFS on Windows.
