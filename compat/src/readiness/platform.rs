@@ -24,6 +24,52 @@ pub(crate) enum Role {
     Writer,
 }
 
+/// A descriptor's two op places: the ids of its pending reader and writer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Places {
+    /// The pending reader op's id.
+    pub(crate) reader: Option<usize>,
+    /// The pending writer op's id.
+    pub(crate) writer: Option<usize>,
+}
+
+impl Places {
+    /// Puts op `id` in the `role` place; false (and nothing changed) if that place is taken.
+    pub(crate) fn fill(&mut self, role: Role, id: usize) -> bool {
+        let place = match role {
+            Role::Reader => &mut self.reader,
+            Role::Writer => &mut self.writer,
+        };
+        if place.is_some() {
+            return false;
+        }
+        *place = Some(id);
+        true
+    }
+
+    /// Empties the `role` place; returns whether both places are empty now.
+    pub(crate) fn empty(&mut self, role: Role) -> bool {
+        match role {
+            Role::Reader => self.reader = None,
+            Role::Writer => self.writer = None,
+        }
+        self.reader.is_none() && self.writer.is_none()
+    }
+
+    /// The ops `event` concerns: the reader on readability, the writer on writability, both
+    /// on an error or hang-up.
+    pub(crate) fn woken_by(&self, event: &Event) -> [Option<usize>; 2] {
+        let error = event.is_error();
+        let reader = (error || event.is_readable() || event.is_read_closed())
+            .then_some(self.reader)
+            .flatten();
+        let writer = (error || event.is_writable() || event.is_write_closed())
+            .then_some(self.writer)
+            .flatten();
+        [reader, writer]
+    }
+}
+
 /// Where an attempt left its op.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Step {
@@ -157,5 +203,22 @@ pub(crate) trait Platform: Default + fmt::Debug {
     fn close(&mut self, registry: &Registry, sock: RawSock) -> bool {
         let _ = (registry, sock);
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Places, Role};
+
+    #[test]
+    fn places_are_exclusive_and_report_when_both_are_empty() {
+        let mut p = Places::default();
+        assert!(p.fill(Role::Reader, 1));
+        assert!(!p.fill(Role::Reader, 2), "the reader's place is taken");
+        assert!(p.fill(Role::Writer, 3));
+        assert_eq!((p.reader, p.writer), (Some(1), Some(3)));
+        assert!(!p.empty(Role::Reader), "the writer is left");
+        assert!(p.empty(Role::Writer));
+        assert_eq!(p, Places::default());
     }
 }

@@ -2,7 +2,7 @@
 //! condition holds, reading what came, and the test bodies that read the same on every OS.
 
 use std::io::Write;
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use corenet_engine::driver::{Completion, Op, OpKind, RawSock, Token, Wait};
@@ -12,6 +12,17 @@ use super::platform::Platform;
 
 /// How long a test waits for what it expects.
 pub(crate) const LIMIT: Duration = Duration::from_secs(10);
+
+/// A connected loopback pair: (the peer, with read and write timeouts of [`LIMIT`]; the
+/// socket the driver works on).
+pub(crate) fn pair() -> (TcpStream, TcpStream) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (server, _) = l.accept().unwrap();
+    client.set_read_timeout(Some(LIMIT)).unwrap();
+    client.set_write_timeout(Some(LIMIT)).unwrap();
+    (client, server)
+}
 
 /// The token of the receive of connection `slot`.
 pub(crate) fn recv_token(slot: usize) -> Token {
@@ -115,3 +126,34 @@ pub(crate) fn empty_pool_ends_with_enobufs_and_loses_nothing<P: Platform>(
     d.push(Op::Cancel { target: t });
     park_until(d, &mut out, has_final(t));
 }
+
+/// The contract tests whose bodies read the same on every OS, as `#[test]`s of the calling
+/// module, which provides `driver(count, size)`, `pair()` and `raw(&TcpStream)` (the handle
+/// the driver works on); `$enobufs` is the OS's ENOBUFS code.
+macro_rules! shared_contract_tests {
+    ($enobufs:expr) => {
+        #[test]
+        fn recv_hands_over_chunks_then_end_of_stream() {
+            let mut d = driver(8, 64);
+            let (mut peer, sock) = pair();
+            $crate::readiness::testing::recv_chunks_then_end_of_stream(
+                &mut d,
+                &mut peer,
+                raw(&sock),
+            );
+        }
+
+        #[test]
+        fn empty_pool_ends_with_enobufs_and_loses_nothing() {
+            let mut d = driver(1, 16);
+            let (mut peer, sock) = pair();
+            $crate::readiness::testing::empty_pool_ends_with_enobufs_and_loses_nothing(
+                &mut d,
+                &mut peer,
+                raw(&sock),
+                $enobufs,
+            );
+        }
+    };
+}
+pub(crate) use shared_contract_tests;

@@ -13,15 +13,13 @@ use mio::event::Event;
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
-use crate::readiness::platform::Role;
+use crate::readiness::platform::{Places, Role};
 
 /// What is known about one descriptor with pending ops.
 #[derive(Debug, Default)]
 struct Entry {
-    /// The pending reader op's id.
-    reader: Option<usize>,
-    /// The pending writer op's id.
-    writer: Option<usize>,
+    /// Its pending ops.
+    places: Places,
     /// What the descriptor is registered for; `None` while not registered.
     interest: Option<Interest>,
     /// An event reported the read side closed or in error: a short read no longer proves the
@@ -49,15 +47,9 @@ impl Registrations {
     /// op), or `Err(EBUSY)` when that place is taken (the reactor never does that).
     pub(crate) fn attach(&mut self, fd: RawFd, role: Role, id: usize) -> Result<bool, i32> {
         let fresh = !self.fds.contains_key(&fd);
-        let entry = self.fds.entry(fd).or_default();
-        let place = match role {
-            Role::Reader => &mut entry.reader,
-            Role::Writer => &mut entry.writer,
-        };
-        if place.is_some() {
+        if !self.fds.entry(fd).or_default().places.fill(role, id) {
             return Err(libc::EBUSY);
         }
-        *place = Some(id);
         Ok(fresh)
     }
 
@@ -66,11 +58,7 @@ impl Registrations {
         let Some(entry) = self.fds.get_mut(&fd) else {
             return;
         };
-        match role {
-            Role::Reader => entry.reader = None,
-            Role::Writer => entry.writer = None,
-        }
-        if entry.reader.is_some() || entry.writer.is_some() {
+        if !entry.places.empty(role) {
             return;
         }
         if entry.interest.is_some() {
@@ -121,17 +109,10 @@ impl Registrations {
         let Some(entry) = self.fds.get_mut(&fd) else {
             return [None, None];
         };
-        let error = event.is_error();
-        if error || event.is_read_closed() {
+        if event.is_error() || event.is_read_closed() {
             entry.read_closed = true;
         }
-        let reader = (error || event.is_readable() || event.is_read_closed())
-            .then_some(entry.reader)
-            .flatten();
-        let writer = (error || event.is_writable() || event.is_write_closed())
-            .then_some(entry.writer)
-            .flatten();
-        [reader, writer]
+        entry.places.woken_by(event)
     }
 
     /// Whether an event reported `fd`'s read side closed or in error.

@@ -11,7 +11,7 @@ use corenet_engine::driver::{BufPool, Op, OpKind, SendSlot, Wait};
 
 use super::*;
 use crate::readiness::Readiness;
-use crate::readiness::testing::{self, LIMIT, bytes, has_final, park_until, recv_token};
+use crate::readiness::testing::{self, LIMIT, bytes, has_final, pair, park_until, recv_token};
 
 /// The driver under test: the readiness loop over this platform.
 type CompatDriver = Readiness<Unix>;
@@ -21,34 +21,12 @@ fn driver(count: u16, size: u32) -> CompatDriver {
     CompatDriver::with_events(256, pool).unwrap()
 }
 
-/// A connected pair: (the peer, the socket the driver works on).
-fn pair() -> (TcpStream, TcpStream) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let client = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-    let (server, _) = l.accept().unwrap();
-    client.set_read_timeout(Some(LIMIT)).unwrap();
-    client.set_write_timeout(Some(LIMIT)).unwrap();
-    (client, server)
+/// The descriptor the driver works on.
+fn raw(sock: &TcpStream) -> RawFd {
+    sock.as_raw_fd()
 }
 
-#[test]
-fn recv_hands_over_chunks_then_end_of_stream() {
-    let mut d = driver(8, 64);
-    let (mut peer, sock) = pair();
-    testing::recv_chunks_then_end_of_stream(&mut d, &mut peer, sock.as_raw_fd());
-}
-
-#[test]
-fn empty_pool_ends_with_enobufs_and_loses_nothing() {
-    let mut d = driver(1, 16);
-    let (mut peer, sock) = pair();
-    testing::empty_pool_ends_with_enobufs_and_loses_nothing(
-        &mut d,
-        &mut peer,
-        sock.as_raw_fd(),
-        libc::ENOBUFS,
-    );
-}
+testing::shared_contract_tests!(libc::ENOBUFS);
 
 /// `out` holds `n` chunks and no final completion.
 fn assert_chunks_and_nothing_ends(out: &[Completion], n: usize) {

@@ -15,7 +15,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::windows::NamedPipe;
 use mio::{Interest, Registry, Token};
 
-use crate::readiness::platform::Role;
+use crate::readiness::platform::{Places, Role};
 
 /// The mio object over a socket the reactor owns.
 #[derive(Debug)]
@@ -66,8 +66,7 @@ impl Source {
 #[derive(Debug)]
 struct Entry {
     source: Source,
-    reader: Option<usize>,
-    writer: Option<usize>,
+    places: Places,
     registered: bool,
 }
 
@@ -118,20 +117,15 @@ impl Sources {
             };
             Entry {
                 source,
-                reader: None,
-                writer: None,
+                places: Places::default(),
                 registered: false,
             }
         });
-        let place = match role {
-            Role::Reader => &mut entry.reader,
-            Role::Writer => &mut entry.writer,
-        };
-        if place.is_some() {
-            return Err(());
+        if entry.places.fill(role, id) {
+            Ok(())
+        } else {
+            Err(())
         }
-        *place = Some(id);
-        Ok(())
     }
 
     /// Files a pipe (or pipe server) the driver now owns under `key`, registered for both
@@ -154,8 +148,7 @@ impl Sources {
             key,
             Entry {
                 source,
-                reader: None,
-                writer: None,
+                places: Places::default(),
                 registered: true,
             },
         );
@@ -191,11 +184,7 @@ impl Sources {
         let Some(entry) = self.socks.get_mut(&sock) else {
             return;
         };
-        match role {
-            Role::Reader => entry.reader = None,
-            Role::Writer => entry.writer = None,
-        }
-        if entry.reader.is_some() || entry.writer.is_some() || entry.source.owned() {
+        if !entry.places.empty(role) || entry.source.owned() {
             // Pipes stay filed (and registered) until the reactor closes them.
             return;
         }
@@ -217,8 +206,8 @@ impl Sources {
     pub(crate) fn wait(&mut self, registry: &Registry, sock: RawSocket) -> io::Result<()> {
         let entry = self.socks.get_mut(&sock).expect("waiting op is attached");
         let interest = match (
-            entry.reader.is_some() || entry.source.owned(),
-            entry.writer.is_some() || entry.source.owned(),
+            entry.places.reader.is_some() || entry.source.owned(),
+            entry.places.writer.is_some() || entry.source.owned(),
         ) {
             (true, true) => Interest::READABLE | Interest::WRITABLE,
             (false, true) => Interest::WRITABLE,
@@ -242,16 +231,9 @@ impl Sources {
         };
         if matches!(entry.source, Source::PipeServer { .. }) {
             // A client connecting flags the waiting instance writable.
-            return [entry.reader, None];
+            return [entry.places.reader, None];
         }
-        let error = event.is_error();
-        let reader = (error || event.is_readable() || event.is_read_closed())
-            .then_some(entry.reader)
-            .flatten();
-        let writer = (error || event.is_writable() || event.is_write_closed())
-            .then_some(entry.writer)
-            .flatten();
-        [reader, writer]
+        entry.places.woken_by(event)
     }
 
     /// Whether something is filed under `key`.

@@ -11,7 +11,7 @@ use corenet_engine::driver::{BufPool, Op, OpKind, SendSlot, Wait};
 
 use super::*;
 use crate::readiness::Readiness;
-use crate::readiness::testing::{self, LIMIT, has_final, park_until};
+use crate::readiness::testing::{self, has_final, park_until};
 
 /// The driver under test: the readiness loop over this platform.
 type CompatDriver = Readiness<Windows>;
@@ -22,32 +22,17 @@ fn driver(count: u16, size: u32) -> CompatDriver {
 
 /// A connected pair: (the peer, the nonblocking socket the driver works on).
 fn pair() -> (TcpStream, TcpStream) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let client = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-    let (server, _) = l.accept().unwrap();
+    let (client, server) = testing::pair();
     server.set_nonblocking(true).unwrap();
-    client.set_read_timeout(Some(LIMIT)).unwrap();
     (client, server)
 }
 
-#[test]
-fn recv_hands_over_chunks_then_end_of_stream() {
-    let mut d = driver(8, 64);
-    let (mut peer, sock) = pair();
-    testing::recv_chunks_then_end_of_stream(&mut d, &mut peer, sock.as_raw_socket());
+/// The handle the driver works on.
+fn raw(sock: &TcpStream) -> RawSocket {
+    sock.as_raw_socket()
 }
 
-#[test]
-fn empty_pool_ends_with_enobufs_and_loses_nothing() {
-    let mut d = driver(1, 16);
-    let (mut peer, sock) = pair();
-    testing::empty_pool_ends_with_enobufs_and_loses_nothing(
-        &mut d,
-        &mut peer,
-        sock.as_raw_socket(),
-        ENOBUFS_CODE,
-    );
-}
+testing::shared_contract_tests!(ENOBUFS_CODE);
 
 /// `WSAENOBUFS`, the engine's ENOBUFS on Windows.
 const ENOBUFS_CODE: i32 = 10055;
