@@ -1,10 +1,10 @@
 //! The Unix half of the readiness driver (epoll, kqueue): readiness registrations over the
 //! reactor's raw descriptors (`registry`), and the socket calls of each attempt (`ops`, over
-//! `sys`).
+//! `syscalls`).
 
 mod ops;
 mod registry;
-mod sys;
+mod syscalls;
 #[cfg(test)]
 mod tests;
 
@@ -39,10 +39,10 @@ impl Platform for Unix {
         let fresh = self.fds.attach(fd, role, id)?;
         let prepared = if accept {
             // accept(2) has no "don't wait" flag: a blocking listener would block the core.
-            sys::set_nonblocking(fd)
+            syscalls::set_nonblocking(fd)
         } else if fresh {
             // A stream socket new to us may come from elsewhere than our accept.
-            sys::prepare_stream(fd)
+            syscalls::prepare_stream(fd)
         } else {
             Ok(())
         };

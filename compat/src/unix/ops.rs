@@ -7,7 +7,7 @@ use std::os::fd::RawFd;
 use corenet_engine::driver::{Completion, SendSlot, Token};
 use mio::Interest;
 
-use super::sys;
+use super::syscalls;
 use crate::readiness::platform::{RecvCtx, Step};
 
 /// Receives one op makes per park before the others get their turn (fairness: a fast sender
@@ -19,14 +19,14 @@ const ACCEPTS_PER_PARK: usize = 64;
 /// Accepts until EAGAIN (or the per-park share); each descriptor is a completion.
 pub(crate) fn accept(fd: RawFd, token: Token, out: &mut Vec<Completion>) -> Step {
     for _ in 0..ACCEPTS_PER_PARK {
-        match sys::accept(fd) {
+        match syscalls::accept(fd) {
             Ok(conn) => out.push(Completion {
                 token,
                 result: conn,
                 more: true,
                 chunk: None,
             }),
-            Err(e) if sys::would_block(e) => return Step::Wait(Interest::READABLE),
+            Err(e) if syscalls::would_block(e) => return Step::Wait(Interest::READABLE),
             // The connection went away before we took it, or a signal: try the next one.
             Err(libc::ECONNABORTED | libc::EPROTO | libc::EINTR) => {}
             Err(e) => return Step::Final(-e),
@@ -56,7 +56,7 @@ pub(crate) fn recv(
         };
         // SAFETY: `bid` was free, so no chunk views it and nothing else writes into it; the
         // buffer is `size` bytes (or more) long.
-        match unsafe { sys::recv(fd, cx.pool.buf_ptr(bid), size) } {
+        match unsafe { syscalls::recv(fd, cx.pool.buf_ptr(bid), size) } {
             Ok(0) => {
                 cx.free.push(bid);
                 return Step::Final(0);
@@ -76,7 +76,7 @@ pub(crate) fn recv(
             }
             Err(e) => {
                 cx.free.push(bid);
-                if sys::would_block(e) {
+                if syscalls::would_block(e) {
                     return Step::Wait(Interest::READABLE);
                 }
                 if e != libc::EINTR {
@@ -91,10 +91,10 @@ pub(crate) fn recv(
 /// No free buffer. As with io_uring, the receive ends with ENOBUFS only when there is
 /// something to receive (nothing is read, so nothing is lost); an idle socket keeps waiting.
 fn starved(fd: RawFd) -> Step {
-    match sys::peek(fd) {
+    match syscalls::peek(fd) {
         Ok(0) => Step::Final(0),
         Ok(_) => Step::Final(-libc::ENOBUFS),
-        Err(e) if sys::would_block(e) => Step::Wait(Interest::READABLE),
+        Err(e) if syscalls::would_block(e) => Step::Wait(Interest::READABLE),
         Err(libc::EINTR) => Step::Again,
         Err(e) => Step::Final(-e),
     }
@@ -113,14 +113,14 @@ pub(crate) unsafe fn send(fd: RawFd, msg: *const SendSlot) -> Step {
         // One buffer is the common case (a small write): send(2) skips copying in a msghdr
         // and an iovec array, ~2% of a core on a loopback echo at 500 connections.
         let sent = match slot.bufs() {
-            [one] => sys::send(fd, one),
+            [one] => syscalls::send(fd, one),
             // SAFETY: the caller guarantees the slot's msghdr and its buffers are valid.
-            _ => unsafe { sys::sendmsg(fd, slot.msghdr()) },
+            _ => unsafe { syscalls::sendmsg(fd, slot.msghdr()) },
         };
         match sent {
             // sendmsg returns at most INT_MAX bytes on Linux (MAX_RW_COUNT) and macOS.
             Ok(n) => return Step::Final(n as i32),
-            Err(e) if sys::would_block(e) => return Step::Wait(Interest::WRITABLE),
+            Err(e) if syscalls::would_block(e) => return Step::Wait(Interest::WRITABLE),
             Err(libc::EINTR) => {}
             Err(e) => return Step::Final(-e),
         }
@@ -138,7 +138,7 @@ pub(crate) unsafe fn connect(
     started: &mut bool,
 ) -> Step {
     if *started {
-        return match sys::take_socket_error(fd) {
+        return match syscalls::take_socket_error(fd) {
             Ok(0) => Step::Final(0),
             Ok(e) if e == libc::EINPROGRESS || e == libc::EALREADY => {
                 Step::Wait(Interest::WRITABLE)
@@ -149,7 +149,7 @@ pub(crate) unsafe fn connect(
     // SAFETY: the caller guarantees addr.
     let addr = unsafe { &*addr };
     // SAFETY: a valid address of its own length.
-    match unsafe { sys::connect(fd, addr.as_ptr().cast(), addr.len()) } {
+    match unsafe { syscalls::connect(fd, addr.as_ptr().cast(), addr.len()) } {
         Ok(()) => Step::Final(0),
         Err(libc::EINPROGRESS | libc::EINTR) => {
             *started = true;
