@@ -394,7 +394,8 @@ impl Error {
             "Socket connection timeout",
         )
     }
-    /// `ERR_INVALID_STATE` "Invalid state: <what>": an operation the object's state does not
+
+    /// `ERR_INVALID_STATE` "Invalid state: …" (`what` after the colon): an operation the object's state does not
     /// allow, e.g. [`Socket::into_stream`](crate::net::Socket::into_stream) while connecting.
     ///
     /// # Examples
