@@ -46,10 +46,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use corenet_engine::driver::{
-    BufPool, Completion, Driver, DriverConfig, Op, RawSock, Unpark, Wait,
+    BufPool, Capabilities, Completion, Driver, DriverConfig, Op, OwnsHandles, RawSock, Unpark, Wait,
 };
 use corenet_engine::{Backend, DriverFactory};
 
+use readiness::platform::Platform;
 use readiness::{EVENTS_PER_PARK, Readiness};
 /// This OS's half of the driver (`readiness::platform::Platform`).
 #[cfg(unix)]
@@ -81,7 +82,8 @@ impl CompatDriver {
     ///
     /// # Errors
     ///
-    /// The poller's or the waker's creation error (descriptor limits).
+    /// The poller's or the waker's creation error (descriptor limits); `InvalidInput` if
+    /// another driver has claimed `pool` ([`BufPool::claim`]).
     pub fn new(config: &DriverConfig, pool: Rc<BufPool>) -> io::Result<CompatDriver> {
         let events = (config.ring_entries as usize).min(EVENTS_PER_PARK);
         Readiness::with_events(events, pool).map(CompatDriver)
@@ -112,12 +114,19 @@ impl Driver for CompatDriver {
         Backend::Compat
     }
 
-    fn push(&mut self, op: Op) {
-        self.0.push(op);
+    fn capabilities(&self) -> Capabilities {
+        // No hang-up watch: AF_UNIX streams are received one-shot.
+        Capabilities::default()
     }
 
-    fn recycle(&mut self, pool: &BufPool, _starving: bool) -> usize {
-        self.0.recycle(pool)
+    unsafe fn push(&mut self, op: Op) {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { self.0.push(op) };
+    }
+
+    fn recycle(&mut self, _starving: bool) -> usize {
+        // Every free buffer is offered at once: a readiness driver holds none back.
+        self.0.recycle()
     }
 
     fn park(&mut self, wait: Wait, out: &mut Vec<Completion>) -> io::Result<()> {
@@ -128,6 +137,18 @@ impl Driver for CompatDriver {
         self.0.unparker()
     }
 
+    fn handles(&mut self) -> Option<&mut dyn OwnsHandles> {
+        // Windows named pipes: the driver owns their handles (mio closes them once their
+        // overlapped I/O has finished).
+        if <Os as Platform>::OWNS_HANDLES {
+            Some(self)
+        } else {
+            None
+        }
+    }
+}
+
+impl OwnsHandles for CompatDriver {
     fn close(&mut self, fd: RawSock) -> bool {
         self.0.close(fd)
     }

@@ -57,8 +57,11 @@ pub use buf::{Chunk, OwnedBuf};
 /// The backend contract, for backend crates (corenet-compat). Not a stable user API.
 #[doc(hidden)]
 pub mod driver {
+    #[cfg(any(test, feature = "contract-tests"))]
+    pub use crate::backend::contract;
     pub use crate::backend::{
-        Completion, Driver, Op, OpKind, RawSock, RingFd, SendSlot, Token, Unpark, WAKE_FAILED, Wait,
+        Capabilities, Completion, Driver, Op, OpKind, OwnsHandles, RawSock, RingFd, RingWakes,
+        SendSlot, Token, Unpark, WAKE_FAILED, Wait,
     };
     pub use crate::buf::BufPool;
     pub use crate::runtime::DriverConfig;

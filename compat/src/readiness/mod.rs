@@ -67,8 +67,11 @@ impl<P: Platform> Readiness<P> {
     ///
     /// # Errors
     ///
-    /// The poller's or the waker's creation error (descriptor limits).
+    /// The poller's or the waker's creation error (descriptor limits); `InvalidInput` if
+    /// another driver has claimed `pool` (`BufPool::claim`).
     pub(crate) fn with_events(events: usize, pool: Rc<BufPool>) -> io::Result<Readiness<P>> {
+        // The driver reads into the pool's buffers: no other driver may.
+        pool.claim()?;
         let poll = Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), WAKE)?;
         Ok(Readiness {
@@ -88,14 +91,20 @@ impl<P: Platform> Readiness<P> {
     }
 
     /// Queues an op; it is started at the next park.
-    pub(crate) fn push(&mut self, op: Op) {
+    ///
+    /// # Safety
+    ///
+    /// As for `Driver::push`: what `op` points at stays valid and unmoved, and the descriptor
+    /// it names open, until the op's final completion (or while the driver lives).
+    pub(crate) unsafe fn push(&mut self, op: Op) {
         self.pushed.push(op);
     }
 
-    /// Gives buffers returned by dropped chunks back to the receive path; returns how many.
-    pub(crate) fn recycle(&mut self, pool: &BufPool) -> usize {
+    /// Gives buffers returned by dropped chunks of this driver's pool back to the receive
+    /// path; returns how many.
+    pub(crate) fn recycle(&mut self) -> usize {
         let free = &mut self.free;
-        pool.drain_returned(|bid| free.push(bid))
+        self.pool.drain_returned(|bid| free.push(bid))
     }
 
     /// Starts the pushed ops, polls as `wait` says (without blocking when anything is ready
@@ -304,11 +313,6 @@ impl<P: Platform> Readiness<P> {
 /// What the contract tests look at.
 #[cfg(test)]
 impl<P: Platform> Readiness<P> {
-    /// The core's receive buffers.
-    pub(crate) fn pool(&self) -> &Rc<BufPool> {
-        &self.pool
-    }
-
     /// Descriptors with pending ops.
     pub(crate) fn descriptors(&self) -> usize {
         self.os.len()

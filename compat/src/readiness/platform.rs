@@ -198,6 +198,10 @@ pub(crate) trait Platform: Default + fmt::Debug {
         name: *const u16,
     ) -> Result<(), i32>;
 
+    /// Whether the driver owns some of the handles it reports (Windows named pipes): the
+    /// reactor then closes every handle through [`close`](Self::close).
+    const OWNS_HANDLES: bool = false;
+
     /// Closes `sock` if the driver owns its handle (Windows named pipes) and returns true;
     /// false means the reactor closes it.
     fn close(&mut self, registry: &Registry, sock: RawSock) -> bool {

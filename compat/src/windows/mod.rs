@@ -29,6 +29,8 @@ pub(crate) struct Windows {
 }
 
 impl Platform for Windows {
+    /// Named pipe instances are mio `NamedPipe`s, closed by the driver.
+    const OWNS_HANDLES: bool = true;
     /// `ERROR_OPERATION_ABORTED` (the engine's `ECANCELED` on Windows).
     const ECANCELED: i32 = 995;
     /// `ERROR_NOT_SUPPORTED`.

@@ -113,7 +113,10 @@ pub(crate) fn recv(
                 token,
                 result: n as i32,
                 more: true,
-                chunk: Some(cx.pool.chunk(bid, n as u32)),
+                // SAFETY: `bid` was free (no chunk views it) and the read into it is over; it
+                // is lent out now, off the free list until it comes back. `n` is at most the
+                // buffer's size.
+                chunk: Some(unsafe { cx.pool.chunk(bid, n as u32) }),
             }),
             Err(e) => {
                 cx.free.push(bid);

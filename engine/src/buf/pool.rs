@@ -24,6 +24,8 @@ pub struct BufPool {
     alive: Cell<u32>,
     /// Past this many live chunks, hand-overs copy instead of pinning ring buffers.
     budget: u32,
+    /// A driver reads into these buffers ([`claim`](Self::claim)).
+    claimed: Cell<bool>,
 }
 
 impl BufPool {
@@ -57,7 +59,25 @@ impl BufPool {
             returned: RefCell::new(Vec::with_capacity(count as usize)),
             alive: Cell::new(0),
             budget,
+            claimed: Cell::new(false),
         }))
+    }
+
+    /// Claims the buffers for one driver, which then reads (or has the kernel read) into
+    /// them and lends them out as chunks: two drivers over one pool would write into each
+    /// other's lent buffers. A claim lasts as long as the pool.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if a driver has claimed the pool already.
+    pub fn claim(&self) -> io::Result<()> {
+        if self.claimed.replace(true) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a driver reads into this buffer pool already",
+            ));
+        }
+        Ok(())
     }
 
     /// Number of buffers.
@@ -82,12 +102,25 @@ impl BufPool {
     }
 
     /// Wraps buffer `bid`, holding `len` received bytes, as a chunk that returns it on drop.
-    /// Each id must be wrapped at most once until it comes back through `drain_returned`.
     ///
-    /// The caller (a backend) guarantees the kernel has finished writing into `bid` and will not
-    /// write into it again until it is recycled.
-    pub fn chunk(self: &Rc<Self>, bid: u16, len: u32) -> Chunk {
-        debug_assert!(len <= self.size);
+    /// # Safety
+    ///
+    /// The chunk reads buffer `bid` for as long as it lives, so the caller (a backend)
+    /// guarantees that:
+    ///
+    /// - nothing writes into `bid` from now until it comes back through
+    ///   [`drain_returned`](Self::drain_returned): the kernel has finished writing into it
+    ///   and is not offered it again before then;
+    /// - `bid` is not wrapped again until then (one chunk per buffer);
+    /// - `len` is at most [`size`](Self::size) and its first `len` bytes are initialised
+    ///   (the pool's memory starts zeroed, so this holds for any `len <= size`).
+    ///
+    /// # Panics
+    ///
+    /// If `bid` is out of range or `len` exceeds the buffer size.
+    pub unsafe fn chunk(self: &Rc<Self>, bid: u16, len: u32) -> Chunk {
+        assert!(bid < self.count, "buffer id out of range");
+        assert!(len <= self.size, "chunk longer than its buffer");
         self.alive.set(self.alive.get() + 1);
         Chunk::from_pool(self.clone(), bid, len)
     }
@@ -153,7 +186,8 @@ mod tests {
         let pool = BufPool::new(4, 64).unwrap();
         // SAFETY: nothing else uses buffer 2; the pool is not registered with any ring.
         unsafe { std::ptr::copy_nonoverlapping(b"hello".as_ptr(), pool.buf_ptr(2), 5) };
-        let chunk = pool.chunk(2, 5);
+        // SAFETY: as above; buffer 2 is wrapped once.
+        let chunk = unsafe { pool.chunk(2, 5) };
         assert_eq!(&chunk[..], b"hello");
         assert_eq!(pool.alive(), 1);
         drop(chunk);
@@ -161,6 +195,13 @@ mod tests {
         let mut got = Vec::new();
         assert_eq!(pool.drain_returned(|b| got.push(b)), 1);
         assert_eq!(got, [2]);
+    }
+
+    #[test]
+    fn one_driver_per_pool() {
+        let pool = BufPool::new(4, 64).unwrap();
+        pool.claim().unwrap();
+        assert!(pool.claim().is_err());
     }
 
     #[test]
@@ -173,9 +214,11 @@ mod tests {
     #[test]
     fn pressure_past_three_quarters() {
         let pool = BufPool::new(8, 16).unwrap();
-        let held: Vec<_> = (0..6).map(|b| pool.chunk(b, 0)).collect();
+        // SAFETY: no kernel writes into this pool; each buffer is wrapped once.
+        let held: Vec<_> = (0..6).map(|b| unsafe { pool.chunk(b, 0) }).collect();
         assert!(!pool.under_pressure());
-        let more = pool.chunk(6, 0);
+        // SAFETY: as above.
+        let more = unsafe { pool.chunk(6, 0) };
         assert!(pool.under_pressure());
         drop((held, more));
         assert!(!pool.under_pressure());

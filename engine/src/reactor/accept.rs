@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use super::conn::set_waker;
 use super::listener::Listener;
 use super::{Reactor, stats};
-use crate::backend::{Completion, Op, OpKind, Token};
+use crate::backend::{Completion, OpKind, Token};
 use crate::sys::{self, ListenSock, RawSock};
 
 impl Reactor {
@@ -47,7 +47,10 @@ impl Reactor {
         if !l.armed {
             l.armed = true;
             let op = sys::accept_op(&l.socket, l.fd, Token::new(OpKind::Accept, slot));
-            self.push(op);
+            // SAFETY: the listener keeps its socket (and, for a pipe server, the name the op
+            // points at) until the accept's final completion: `maybe_close_listener` drops
+            // it only once `armed` is false, which `on_accept` sets at that completion.
+            unsafe { self.push(op) };
         }
         Poll::Pending
     }
@@ -99,9 +102,7 @@ impl Reactor {
         let queued: Vec<RawSock> = l.queue.drain(..).flatten().collect();
         if l.armed && !l.cancelling {
             l.cancelling = true;
-            self.push(Op::Cancel {
-                target: Token::new(OpKind::Accept, slot),
-            });
+            self.cancel(Token::new(OpKind::Accept, slot));
         }
         for fd in queued {
             self.close_sock(fd);
@@ -121,7 +122,9 @@ impl Reactor {
             }
             // The accept on it has completed: let go of the socket (closing it if we held the
             // last reference). A driver that owns the listener (a pipe server) closes it now.
-            self.driver.close(l.fd);
+            if let Some(handles) = self.driver.handles() {
+                handles.close(l.fd);
+            }
             drop(l.socket);
         }
     }

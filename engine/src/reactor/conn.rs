@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::task::Waker;
 
 use super::rx_queue::RxQueue;
-use super::send_slot::SendSlot;
+use crate::backend::SendSlot;
 use crate::buf::TxBuf;
 use crate::sys::RawSock;
 
@@ -42,9 +42,9 @@ pub(crate) enum Transport {
 /// pending FIN as a byte queued and is not affected). So a unix stream receives with a
 /// multishot receive only while a poll for the peer's hang-up is in flight; once it fires,
 /// the multishot receive is cancelled and one-shot receives, which always see the EOF, read
-/// the rest. Drivers without the watch ([`Driver::watches_hangup`]) receive one-shot.
+/// the rest. Drivers without the watch ([`Capabilities::watches_hangup`]) receive one-shot.
 ///
-/// [`Driver::watches_hangup`]: crate::backend::Driver::watches_hangup
+/// [`Capabilities::watches_hangup`]: crate::backend::Capabilities::watches_hangup
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Hangup {
     /// No watch yet (TCP never has one).

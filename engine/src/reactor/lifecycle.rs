@@ -22,11 +22,14 @@ impl Reactor {
         let addr = Box::new(addr);
         let ptr: *const socket2::SockAddr = &*addr;
         self.conns[slot].connect = ConnectState::InFlight { _addr: addr };
-        self.push(Op::Connect {
+        let op = Op::Connect {
             fd,
             addr: ptr,
             token: Token::new(OpKind::Connect, slot),
-        });
+        };
+        // SAFETY: the address is boxed in `ConnectState::InFlight` until the connect's final
+        // completion; the reactor owns `fd` and closes it only once no op on it is in flight.
+        unsafe { self.push(op) };
         slot
     }
 
@@ -98,22 +101,16 @@ impl Reactor {
         match conn.rx_state {
             RxState::Armed => {
                 conn.rx_state = RxState::Cancelling;
-                self.push(Op::Cancel {
-                    target: Token::new(OpKind::Recv, slot),
-                });
+                self.cancel(Token::new(OpKind::Recv, slot));
             }
             RxState::Starved => conn.rx_state = RxState::Idle,
             RxState::Idle | RxState::Cancelling => {}
         }
         if connecting {
-            self.push(Op::Cancel {
-                target: Token::new(OpKind::Connect, slot),
-            });
+            self.cancel(Token::new(OpKind::Connect, slot));
         }
         if watching {
-            self.push(Op::Cancel {
-                target: Token::new(OpKind::Hangup, slot),
-            });
+            self.cancel(Token::new(OpKind::Hangup, slot));
         }
         self.maybe_close(slot);
     }

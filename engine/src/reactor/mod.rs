@@ -8,7 +8,6 @@ mod listener;
 mod recv;
 mod rx_queue;
 mod send;
-mod send_slot;
 
 use std::collections::VecDeque;
 use std::io;
@@ -18,14 +17,13 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use crate::backend::{Completion, Driver, Op, OpKind, Wait};
+use crate::backend::{Capabilities, Completion, Driver, Op, OpKind, SendSlot, Token, Wait};
 use crate::buf::{BufPool, WritePool};
 use crate::stats::{self, Counters};
 use crate::sys;
 pub(crate) use conn::Transport;
 use conn::{Conn, RxState};
 use listener::Listener;
-pub use send_slot::SendSlot;
 use std::sync::Arc;
 
 /// Per-connection limits, from the runtime builder.
@@ -45,6 +43,8 @@ pub(crate) struct Reactor {
     // The driver (ring) goes before the pool's memory: it is dropped first, in `Drop`, unless
     // teardown could not prove the kernel done with our memory (`leak`).
     driver: ManuallyDrop<Box<dyn Driver>>,
+    /// The driver's capabilities, read once.
+    caps: Capabilities,
     pool: Rc<BufPool>,
     write_pool: WritePool,
     conns: Slab<Conn>,
@@ -83,6 +83,7 @@ impl Reactor {
         counters: Arc<Counters>,
     ) -> Self {
         Reactor {
+            caps: driver.capabilities(),
             driver: ManuallyDrop::new(driver),
             pool,
             write_pool: WritePool::new(16 * 1024, 256),
@@ -103,9 +104,21 @@ impl Reactor {
     }
 
     /// Pushes an op to the driver, counting it.
-    fn push(&mut self, op: Op) {
+    ///
+    /// # Safety
+    ///
+    /// As for [`Driver::push`]: what `op` points at stays valid and unmoved, and the
+    /// descriptor it names open, until the op's final completion.
+    unsafe fn push(&mut self, op: Op) {
         stats::add(&self.counters.ops, 1);
-        self.driver.push(op);
+        // SAFETY: the caller's contract, passed on.
+        unsafe { self.driver.push(op) };
+    }
+
+    /// Asks the op `target` to end early; it still delivers its final completion.
+    fn cancel(&mut self, target: Token) {
+        // SAFETY: a cancel carries no pointer and no descriptor.
+        unsafe { self.push(Op::Cancel { target }) };
     }
 
     pub(crate) fn backend(&self) -> crate::Backend {
@@ -126,7 +139,7 @@ impl Reactor {
         self.dirty = dirty;
         self.dirty.clear();
         let starving = !self.starved.is_empty();
-        let returned = self.driver.recycle(&self.pool, starving);
+        let returned = self.driver.recycle(starving);
         let cap_bytes = self.rx_cap_bytes();
         // A receive whose ENOBUFS is reaped after the buffers it waits for came back would
         // wait for a return that may never come (every other socket idle or starved too): so
@@ -153,7 +166,13 @@ impl Reactor {
 
     /// Queues MSG_RING wakes of sibling rings; false if this driver cannot send them.
     pub(crate) fn push_ring_wake(&mut self, target: crate::backend::RingFd) -> bool {
-        self.driver.push_ring_wake(target)
+        match self.driver.ring() {
+            Some(ring) => {
+                ring.push_wake(target);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Steps 3 and 4: submit, wait, and dispatch completions.
@@ -213,7 +232,8 @@ impl Reactor {
     /// Closes a socket (or pipe) that has no op in flight: the driver if it owns the
     /// handle, else here.
     pub(crate) fn close_sock(&mut self, fd: sys::RawSock) {
-        if !self.driver.close(fd) {
+        let closed = self.driver.handles().is_some_and(|h| h.close(fd));
+        if !closed {
             // SAFETY: the reactor owns fd and no op is in flight on it (callers' contract).
             unsafe { sys::close(fd) };
         }

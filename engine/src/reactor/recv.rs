@@ -14,21 +14,26 @@ impl Reactor {
         conn.rx_state = RxState::Armed;
         let (fd, token) = (conn.fd, Token::new(OpKind::Recv, slot));
         let unwatched = conn.transport == Transport::Unix && conn.hangup == Hangup::Unwatched;
-        if unwatched && self.driver.watches_hangup() {
+        if unwatched && self.caps.watches_hangup {
             self.conns[slot].hangup = Hangup::Watching;
             let token = Token::new(OpKind::Hangup, slot);
-            self.push(Op::PollHangup { fd, token });
+            // SAFETY: no pointer; `fd` is the connection's, closed only once no op on it is
+            // in flight (`maybe_close` waits for the watch's final completion).
+            unsafe { self.push(Op::PollHangup { fd, token }) };
         }
         // While the pool is short a multishot receive could take every free buffer for one
         // connection in a single park (the kernel keeps filling until the socket is empty):
         // one buffer per receive then, re-armed each turn while the queue has room.
         let multishot = self.conns[slot].multishot_recv() && !self.pool.under_pressure();
         self.conns[slot].rx_multishot = multishot;
-        self.push(if multishot {
+        let op = if multishot {
             Op::RecvMulti { fd, token }
         } else {
             Op::RecvOnce { fd, token }
-        });
+        };
+        // SAFETY: no pointer; `fd` is the connection's, closed only once no op on it is in
+        // flight (`maybe_close` waits for the receive's final completion).
+        unsafe { self.push(op) };
     }
 
     pub(super) fn on_recv(&mut self, c: Completion) {
@@ -72,9 +77,7 @@ impl Reactor {
                 // The stream has ended in error but the receive is still armed (a driver
                 // that refused a completion's bytes): stop it.
                 conn.rx_state = RxState::Cancelling;
-                self.push(Op::Cancel {
-                    target: Token::new(OpKind::Recv, slot),
-                });
+                self.cancel(Token::new(OpKind::Recv, slot));
                 self.maybe_close(slot);
                 return;
             }
@@ -129,9 +132,7 @@ impl Reactor {
         conn.hangup = Hangup::Ended;
         if conn.rx_state == RxState::Armed {
             conn.rx_state = RxState::Cancelling;
-            self.push(Op::Cancel {
-                target: Token::new(OpKind::Recv, slot),
-            });
+            self.cancel(Token::new(OpKind::Recv, slot));
         }
         self.maybe_close(slot);
     }
@@ -191,9 +192,7 @@ impl Reactor {
             if conn.rx_state == RxState::Armed && (behind || greedy) {
                 conn.rx_state = RxState::Cancelling;
                 stats::add(&self.counters.recv_paused, 1);
-                self.push(Op::Cancel {
-                    target: Token::new(OpKind::Recv, slot),
-                });
+                self.cancel(Token::new(OpKind::Recv, slot));
             }
         }
         self.at_cap = at_cap;

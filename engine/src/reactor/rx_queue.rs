@@ -95,7 +95,8 @@ mod tests {
     fn ring_chunk(pool: &std::rc::Rc<BufPool>, bid: u16, fill: u8, len: u32) -> Chunk {
         // SAFETY: nothing else uses buffer `bid`, and len <= the pool's buffer size.
         unsafe { std::ptr::write_bytes(pool.buf_ptr(bid), fill, len as usize) };
-        pool.chunk(bid, len)
+        // SAFETY: as above; each test wraps a buffer id once until it comes back.
+        unsafe { pool.chunk(bid, len) }
     }
 
     #[test]

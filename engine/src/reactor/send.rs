@@ -4,8 +4,8 @@ use std::io;
 use std::task::{Context, Poll};
 
 use super::conn::{Conn, WrState, set_waker};
-use super::send_slot::SendSlot;
 use super::{Reactor, stats};
+use crate::backend::SendSlot;
 use crate::backend::{Completion, Op, OpKind, Token};
 use crate::buf::{OwnedBuf, TxBuf};
 
@@ -174,11 +174,15 @@ impl Reactor {
         let fd = conn.fd;
         conn.send_slot = Some(ss);
         stats::add(&self.counters.sends, 1);
-        self.push(Op::Send {
+        let op = Op::Send {
             fd,
             msg,
             token: Token::new(OpKind::Send, slot),
-        });
+        };
+        // SAFETY: the slot is boxed in `conn.send_slot` and its buffers are held in `tx`
+        // (see above) until `on_send` takes the final completion; `fd` is the connection's,
+        // closed only once no op on it is in flight.
+        unsafe { self.push(op) };
     }
 
     pub(super) fn on_send(&mut self, c: Completion) {

@@ -20,6 +20,7 @@ use slab::Slab;
 pub use builder::Builder;
 pub use join::RemoteHandle;
 
+pub use crate::backend::Backend;
 use crate::backend::Driver;
 use crate::buf::BufPool;
 use crate::executor::context::{self, CoreCtx};
@@ -32,32 +33,6 @@ use crate::stats::{CoreStats, Counters};
 pub(crate) trait Closable: Send + Sync {
     /// Stops accepting everywhere; idempotent.
     fn close(&self);
-}
-
-/// Which backend a runtime's cores run on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    /// io_uring (Linux).
-    IoUring,
-    /// The portable readiness backend (mio: epoll, kqueue, IOCP).
-    Compat,
-}
-
-impl Backend {
-    /// The backend's name as `CORENET_BACKEND` and the examples' `--backend` spell it:
-    /// `"io_uring"` or `"compat"`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::IoUring => "io_uring",
-            Backend::Compat => "compat",
-        }
-    }
-}
-
-impl std::fmt::Display for Backend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
 }
 
 /// What a driver factory is told about the core it builds a driver for.
@@ -354,14 +329,14 @@ fn setup_core(
         ring_entries: b.ring_entries,
         recv_limit,
     };
-    let driver: Box<dyn Driver> = match &b.driver_factory {
+    let mut driver: Box<dyn Driver> = match &b.driver_factory {
         Some(factory) => factory(&config, pool.clone())?,
         None => default_driver(&config, pool.clone())?,
     };
     let backend = driver.backend();
     let remote = siblings[id].clone();
     remote.set_unparker(driver.unparker());
-    let ring_fd = driver.ring_fd();
+    let ring_fd = driver.ring().map(|ring| ring.ring_fd());
     let limits = Limits {
         rx_cap: b.rx_cap,
         high_water: b.high_water,

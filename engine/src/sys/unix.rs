@@ -1,11 +1,10 @@
 //! Unix: sockets are file descriptors; errors are errno values; pool memory is `mmap`ed.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::ptr::NonNull;
 
-/// A socket handle as the reactor and the drivers pass it around.
-pub type RawSock = RawFd;
+pub use crate::backend::RawSock;
 /// An owned socket handle: `OwnedFd` here, `OwnedSocket` on Windows. What
 /// [`Server::from_std`](crate::Server::from_std) and [`Socket::from_std`](crate::Socket::from_std)
 /// take (`std`'s listeners and streams convert into it).
@@ -35,6 +34,9 @@ pub(crate) const EINVAL: i32 = libc::EINVAL;
 pub(crate) const EAFNOSUPPORT: i32 = libc::EAFNOSUPPORT;
 /// The receive pool ran dry.
 pub(crate) const ENOBUFS: i32 = libc::ENOBUFS;
+/// The peer refused a connection.
+#[cfg(any(test, feature = "contract-tests"))]
+pub(crate) const ECONNREFUSED: i32 = libc::ECONNREFUSED;
 /// The kernel touched memory it had no right to (a use-after-free caught).
 pub(crate) const EFAULT: i32 = libc::EFAULT;
 
@@ -87,6 +89,12 @@ pub(crate) unsafe fn owned(sock: RawSock) -> OwnedSock {
 pub(crate) unsafe fn borrow<'a>(sock: RawSock) -> BorrowedFd<'a> {
     // SAFETY: the caller's guarantee.
     unsafe { BorrowedFd::borrow_raw(sock) }
+}
+
+/// The raw handle of an owned socket, which keeps it.
+#[cfg(any(test, feature = "contract-tests"))]
+pub(crate) fn raw_of(sock: &OwnedSock) -> RawSock {
+    sock.as_raw_fd()
 }
 
 /// Gives up ownership of a socket, returning its raw handle.

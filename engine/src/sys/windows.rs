@@ -5,12 +5,11 @@
 use std::alloc::Layout;
 use std::io;
 use std::os::windows::io::{
-    AsRawSocket, BorrowedSocket, FromRawSocket, IntoRawSocket, OwnedSocket, RawSocket,
+    AsRawSocket, BorrowedSocket, FromRawSocket, IntoRawSocket, OwnedSocket,
 };
 use std::ptr::NonNull;
 
-/// A socket handle as the reactor and the drivers pass it around.
-pub type RawSock = RawSocket;
+pub use crate::backend::RawSock;
 /// An owned socket handle: `OwnedSocket` here, `OwnedFd` on Unix. What
 /// [`Server::from_std`](crate::Server::from_std) and [`Socket::from_std`](crate::Socket::from_std)
 /// take (`std`'s listeners and streams convert into it).
@@ -24,6 +23,9 @@ pub(crate) const EINVAL: i32 = 10022;
 pub(crate) const EAFNOSUPPORT: i32 = 10047;
 /// The receive pool ran dry (`WSAENOBUFS`).
 pub(crate) const ENOBUFS: i32 = 10055;
+/// The peer refused a connection (`WSAECONNREFUSED`).
+#[cfg(any(test, feature = "contract-tests"))]
+pub(crate) const ECONNREFUSED: i32 = 10061;
 /// Bad memory in a call (`WSAEFAULT`).
 pub(crate) const EFAULT: i32 = 10014;
 
@@ -87,6 +89,12 @@ pub(crate) unsafe fn owned(sock: RawSock) -> OwnedSock {
 pub(crate) unsafe fn borrow<'a>(sock: RawSock) -> BorrowedSocket<'a> {
     // SAFETY: the caller's guarantee.
     unsafe { BorrowedSocket::borrow_raw(sock) }
+}
+
+/// The raw handle of an owned socket, which keeps it.
+#[cfg(any(test, feature = "contract-tests"))]
+pub(crate) fn raw_of(sock: &OwnedSock) -> RawSock {
+    sock.as_raw_socket()
 }
 
 /// Gives up ownership of a socket, returning its raw handle.

@@ -6,6 +6,8 @@ mod buf_ring;
 mod probe;
 mod recv_limit;
 mod split;
+#[cfg(test)]
+mod tests;
 mod wake;
 
 use std::io;
@@ -16,7 +18,9 @@ use std::sync::Arc;
 use io_uring::types::{Fd, SubmitArgs, Timespec};
 use io_uring::{IoUring, cqueue, opcode, squeue};
 
-use crate::backend::{Completion, Driver, Op, OpKind, Token, Unpark, Wait};
+use crate::backend::{
+    Capabilities, Completion, Driver, Op, OpKind, RingFd, RingWakes, Token, Unpark, Wait,
+};
 use crate::buf::BufPool;
 use buf_ring::BufRing;
 pub(crate) use probe::SetupMode;
@@ -26,6 +30,9 @@ use wake::EventFd;
 const BGID: u16 = 0;
 /// The token of the eventfd read.
 const WAKE_TOKEN: Token = Token(OpKind::Internal as u64);
+/// The token of an ASYNC_CANCEL's own CQE: not reported (a cancel produces no completion,
+/// guarantee 1; the op it ends reports its own).
+const CANCEL_TOKEN: Token = Token(0);
 /// The token of the CQE a sibling core's MSG_RING posts on our ring.
 const RING_WAKE_TOKEN: Token = Token((2 << 8) | OpKind::Internal as u64);
 
@@ -60,6 +67,11 @@ pub(crate) struct UringDriver {
 impl UringDriver {
     /// Sets up a ring of `entries` SQEs over `pool`'s buffers; multishot receives end after
     /// `recv_limit` bytes (0: no limit) where the kernel can do that.
+    ///
+    /// # Errors
+    ///
+    /// The ring's setup and probe errors; `InvalidInput` if another driver has claimed
+    /// `pool` ([`BufPool::claim`]).
     pub(crate) fn new(entries: u32, recv_limit: u32, pool: Rc<BufPool>) -> io::Result<Self> {
         // Multishot receives produce CQEs without new SQEs: size the CQ well beyond the SQ
         // (liburing's echo server uses 8x) so bursts don't overflow it.
@@ -70,6 +82,8 @@ impl UringDriver {
         // Everything that can fail without kernel state comes before the buffer ring is
         // registered: once it is, only Drop may end the registration.
         let wake = Arc::new(EventFd::new()?);
+        // The kernel reads into the pool's buffers from now on: no other driver may.
+        pool.claim()?;
         let buf_ring = BufRing::register(&ring, &pool, BGID).map_err(|e| {
             if e.raw_os_error() == Some(libc::EINVAL) {
                 io::Error::new(
@@ -197,8 +211,9 @@ impl UringDriver {
             let flags = cqe.flags();
             let result = cqe.result();
             let more = cqueue::more(flags);
-            if token == RING_WAKE_TOKEN {
-                // A sibling's MSG_RING: its only job was to end our wait.
+            if token == RING_WAKE_TOKEN || token == CANCEL_TOKEN {
+                // A sibling's MSG_RING: its only job was to end our wait. A cancel's own
+                // result: the op it ends reports its final completion itself.
                 continue;
             }
             if token == WAKE_TOKEN {
@@ -278,7 +293,10 @@ fn split_receive(
         let (bid, len) = ring.take_head();
         let bytes = split::take(&mut left, len);
         let last = i + 1 == consumed.buffers;
-        let chunk = pool.chunk(bid, bytes as u32);
+        // SAFETY: the CQE hands `bid` over: the kernel has finished writing into it and
+        // takes it from the ring no more (it left the ring at `take_head`); it goes back only
+        // through `refill`, after the chunk returns it. `bytes` is at most the buffer's size.
+        let chunk = unsafe { pool.chunk(bid, bytes as u32) };
         if bytes == 0 && !last {
             // A zero-length descriptor inside a bundle: nothing to deliver.
             continue;
@@ -305,7 +323,13 @@ impl Driver for UringDriver {
         crate::Backend::IoUring
     }
 
-    fn push(&mut self, op: Op) {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            watches_hangup: true,
+        }
+    }
+
+    unsafe fn push(&mut self, op: Op) {
         let sqe = match op {
             Op::AcceptMulti { fd, token } => opcode::AcceptMulti::new(Fd(fd))
                 .flags(libc::SOCK_CLOEXEC)
@@ -326,8 +350,8 @@ impl Driver for UringDriver {
                 .flags(io_uring::squeue::Flags::BUFFER_SELECT)
                 .user_data(token.0),
             Op::Send { fd, msg, token } => {
-                // SAFETY: the reactor's send slot and the buffers it lists are valid and
-                // unmoved until the final completion (contract guarantee 2).
+                // SAFETY: the caller keeps the send slot and the buffers it lists valid and
+                // unmoved until the final completion (`push`'s contract, guarantee 2).
                 let slot = unsafe { &*msg };
                 if let [one] = slot.bufs() {
                     // One buffer: plain SEND, no msghdr for the kernel to import.
@@ -349,24 +373,22 @@ impl Driver for UringDriver {
                     .user_data(token.0)
             }
             Op::Connect { fd, addr, token } => {
-                // SAFETY: the reactor keeps the address boxed and unmoved until the final
-                // completion (contract guarantee 2).
+                // SAFETY: the caller keeps the address valid and unmoved until the final
+                // completion (`push`'s contract, guarantee 2).
                 let addr = unsafe { &*addr };
                 opcode::Connect::new(Fd(fd), addr.as_ptr().cast(), addr.len())
                     .build()
                     .user_data(token.0)
             }
-            Op::Cancel { target } => opcode::AsyncCancel::new(target.0).build().user_data(0),
+            Op::Cancel { target } => opcode::AsyncCancel::new(target.0)
+                .build()
+                .user_data(CANCEL_TOKEN.0),
         };
         self.push_sqe(&sqe);
     }
 
-    fn watches_hangup(&self) -> bool {
-        true
-    }
-
-    fn recycle(&mut self, pool: &BufPool, starving: bool) -> usize {
-        self.buf_ring.refill(pool, starving)
+    fn recycle(&mut self, starving: bool) -> usize {
+        self.buf_ring.refill(&self.pool, starving)
     }
 
     fn park(&mut self, wait: Wait, out: &mut Vec<Completion>) -> io::Result<()> {
@@ -385,21 +407,24 @@ impl Driver for UringDriver {
         self.wake.clone()
     }
 
-    fn ring_fd(&self) -> Option<crate::backend::RingFd> {
-        self.msg_ring.then(|| self.ring.as_raw_fd())
+    fn ring(&mut self) -> Option<&mut dyn RingWakes> {
+        // Only a kernel with MSG_RING (5.18) lets siblings wake us through the ring.
+        if self.msg_ring { Some(self) } else { None }
+    }
+}
+
+impl RingWakes for UringDriver {
+    fn ring_fd(&self) -> RingFd {
+        self.ring.as_raw_fd()
     }
 
-    fn push_ring_wake(&mut self, target: crate::backend::RingFd) -> bool {
-        if !self.msg_ring {
-            return false;
-        }
+    fn push_wake(&mut self, target: RingFd) {
         // The target sees a CQE with the (ignored) wake token; we see one only on failure.
         let sqe = opcode::MsgRingData::new(Fd(target), 0, RING_WAKE_TOKEN.0, None)
             .build()
             .flags(squeue::Flags::SKIP_SUCCESS)
             .user_data(crate::backend::WAKE_FAILED.0);
         self.push_sqe(&sqe);
-        true
     }
 }
 
@@ -410,7 +435,9 @@ impl Drop for UringDriver {
         // (contract guarantee 6).
         self.closing = true;
         if self.wake_armed {
-            let sqe = opcode::AsyncCancel::new(WAKE_TOKEN.0).build().user_data(0);
+            let sqe = opcode::AsyncCancel::new(WAKE_TOKEN.0)
+                .build()
+                .user_data(CANCEL_TOKEN.0);
             self.push_sqe(&sqe);
             let mut sink = Vec::new();
             for _ in 0..1000 {

@@ -40,8 +40,8 @@ impl SendSlot {
         })
     }
 
-    /// Points the slot at `bufs` (at most [`MAX_IOV`] of them, and at most
-    /// [`MAX_SEND_BYTES`] bytes in all: the last buffer taken may be cut short); returns how
+    /// Points the slot at `bufs` (at most 64 of them, and at most 0x7fff_f000 bytes (Linux's
+    /// `MAX_RW_COUNT`) in all: the last buffer taken may be cut short); returns how
     /// many buffers it took.
     ///
     /// # Safety
