@@ -45,8 +45,8 @@ fi
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine
 # The integration tests that run on Windows: TCP, on both faces (the backend tests run as
-# compat_*; uring_* exist on Linux only), and the crates' unit tests (the Windows driver's
-# own contract tests among them).
+# compat_*; uring_* exist on Linux only), and the crates' unit tests (among them the backend
+# contract's suite on the Windows driver, compat's readiness::testing::contract).
 tests=(--lib --test connect --test echo --test lifecycle --test time --test common_selfcheck
     --test io_traits --test node_server --test node_socket --test node_connect_errors
     --test node_end_errors --test node_lifecycle --test node_misc --test node_writes
