@@ -68,32 +68,36 @@ fn serve_http(rt: &Runtime) -> (Server, SocketAddr) {
     (server, addr)
 }
 
+/// A hyper client on `stream`: three requests on the one connection (keep-alive), each
+/// answered 200; their bodies.
+async fn three_requests(stream: SocketStream) -> Vec<String> {
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    corenet::spawn_local(async move {
+        let _ = conn.await;
+    })
+    .detach();
+    let mut bodies = Vec::new();
+    for path in ["/one", "/two", "/three"] {
+        let req = Request::get(path)
+            .header(hyper::header::HOST, "localhost")
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let response = sender.send_request(req).await.expect("send_request");
+        assert_eq!(response.status(), 200);
+        let body = response.into_body().collect().await.expect("body");
+        bodies.push(String::from_utf8(body.to_bytes().to_vec()).unwrap());
+    }
+    bodies
+}
+
 fn hyper_client_keep_alive(backend: Backend) {
     let rt = runtime(backend);
     let (_server, addr) = serve_http(&rt);
     let bodies = rt.block_on(0, move || async move {
         let socket = Socket::connect(addr).await.expect("connect");
-        let io = TokioIo::new(SocketStream::new(socket));
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
-            .await
-            .expect("handshake");
-        corenet::spawn_local(async move {
-            let _ = conn.await;
-        })
-        .detach();
-        let mut bodies = Vec::new();
-        // Three requests, one connection (keep-alive).
-        for path in ["/one", "/two", "/three"] {
-            let req = Request::get(path)
-                .header(hyper::header::HOST, "localhost")
-                .body(Empty::<Bytes>::new())
-                .unwrap();
-            let response = sender.send_request(req).await.expect("send_request");
-            assert_eq!(response.status(), 200);
-            let body = response.into_body().collect().await.expect("body");
-            bodies.push(String::from_utf8(body.to_bytes().to_vec()).unwrap());
-        }
-        bodies
+        three_requests(SocketStream::new(socket)).await
     });
     assert_eq!(bodies, ["Hello, /one", "Hello, /two", "Hello, /three"]);
 }
@@ -124,26 +128,9 @@ fn hyper_both_ends_on_node_face_sockets(backend: Backend) {
         };
         let client = net::connect((addr.port(), "127.0.0.1"));
         client.once_connect(move |socket| {
-            let io = TokioIo::new(socket.into_stream().expect("connected"));
+            let stream = socket.into_stream().expect("connected");
             corenet::spawn_local(async move {
-                let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
-                    .await
-                    .expect("handshake");
-                corenet::spawn_local(async move {
-                    let _ = conn.await;
-                })
-                .detach();
-                let mut bodies = Vec::new();
-                for path in ["/one", "/two", "/three"] {
-                    let req = Request::get(path)
-                        .header(hyper::header::HOST, "localhost")
-                        .body(Empty::<Bytes>::new())
-                        .unwrap();
-                    let response = sender.send_request(req).await.expect("send_request");
-                    let body = response.into_body().collect().await.expect("body");
-                    bodies.push(String::from_utf8(body.to_bytes().to_vec()).unwrap());
-                }
-                let _ = tx.send(bodies);
+                let _ = tx.send(three_requests(stream).await);
                 drop(server);
             })
             .detach();
