@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::backends::{builder, start};
-use common::{half_close_check, secs};
+use common::{half_close_check, on_core0, secs};
 use corenet::Backend;
 use corenet::net::{self, Address, ListenArgs, ServerOptions, Socket};
 
@@ -53,17 +53,6 @@ fn echo_factory() -> impl Fn() -> Box<dyn FnMut(&Socket)> + Send + Sync + 'stati
             });
         })
     }
-}
-
-/// Runs `f` on core 0 and returns what it sends through the channel within 10 s.
-fn on_core0<T: Send + 'static>(
-    rt: &corenet::Runtime,
-    f: impl FnOnce(mpsc::Sender<T>) + Send + 'static,
-) -> T {
-    let (tx, rx) = mpsc::channel();
-    rt.block_on(0, move || async move { f(tx) });
-    rx.recv_timeout(Duration::from_secs(10))
-        .expect("the callback ran")
 }
 
 /// test-net-server-address.js, test-net-listening.js: address() right after listen, then

@@ -15,7 +15,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::backends::{builder, start};
-use common::{echo_roundtrip, secs};
+use common::{echo_roundtrip, on_core0, secs};
 use corenet::net::{self, Address, ServerOptions, Socket, SocketOptions};
 use corenet::{Backend, Chunk, SocketStream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -27,17 +27,6 @@ backend_tests! {
     into_stream_sends_corked_bytes(secs(30));
     from_stream_emits_unread_bytes_first(secs(30));
     into_stream_ends_the_pipes(secs(30));
-}
-
-/// Runs `f` on core 0 and returns what it sends through the channel within 10 s.
-fn on_core0<T: Send + 'static>(
-    rt: &corenet::Runtime,
-    f: impl FnOnce(mpsc::Sender<T>) + Send + 'static,
-) -> T {
-    let (tx, rx) = mpsc::channel();
-    rt.block_on(0, move || async move { f(tx) });
-    rx.recv_timeout(Duration::from_secs(10))
-        .expect("the callback ran")
 }
 
 fn tcp(address: Option<Address>) -> SocketAddr {

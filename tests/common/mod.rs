@@ -261,3 +261,14 @@ pub fn rss_kib() -> u64 {
     let page = 4096;
     pages * page / 1024
 }
+
+/// Runs `f` on core 0 and returns what it sends through the channel within 10 s.
+pub fn on_core0<T: Send + 'static>(
+    rt: &corenet::Runtime,
+    f: impl FnOnce(std::sync::mpsc::Sender<T>) + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    rt.block_on(0, move || async move { f(tx) });
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the callback ran")
+}
