@@ -44,6 +44,17 @@ impl RecvBudget {
     pub(crate) fn spent(&self, free: usize) -> bool {
         free < self.at_start && free <= self.floor
     }
+
+    /// How many of `free` buffers one receive may take at once before the budget is spent
+    /// (0 when it is). Unix reads into several buffers at once; Windows one at a time.
+    #[cfg(unix)]
+    pub(crate) fn lendable(&self, free: usize) -> usize {
+        if self.spent(free) {
+            0
+        } else {
+            free - self.floor.min(free)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -57,6 +68,19 @@ mod tests {
         assert!(!b.spent(513));
         assert!(b.spent(512));
         assert!(b.spent(0));
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn lendable_counts_down_to_the_floor() {
+        let b = RecvBudget::new(2048, 512);
+        assert_eq!(b.lendable(2048), 1536);
+        assert_eq!(b.lendable(513), 1);
+        assert_eq!(b.lendable(512), 0);
+        let inside = RecvBudget::new(100, 512);
+        assert_eq!(inside.lendable(100), 100);
+        assert_eq!(inside.lendable(1), 1);
+        assert_eq!(RecvBudget::UNLIMITED.lendable(7), 7);
     }
 
     #[test]

@@ -86,7 +86,9 @@ impl Platform for Unix {
         cx: RecvCtx<'_>,
         out: &mut Vec<Completion>,
     ) -> Step {
-        ops::recv(fd, token, cx, self.fds.read_closed(fd), out)
+        let mut unattached = ops::ReadHint::default();
+        let hint = self.fds.read_hint(fd).unwrap_or(&mut unattached);
+        ops::recv(fd, token, cx, hint, out)
     }
 
     unsafe fn send(&mut self, fd: RawFd, msg: *const SendSlot) -> Step {

@@ -35,60 +35,120 @@ pub(crate) fn accept(fd: RawFd, token: Token, out: &mut Vec<Completion>) -> Step
     Step::Again
 }
 
+/// What a receive knows of its socket from earlier events and reads.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ReadHint {
+    /// An event reported the read side closed or in error: a short read no longer proves
+    /// the socket drained (the end of stream or the error is still to be read).
+    pub(crate) read_closed: bool,
+    /// Buffers the next read offers: one after a read that filled less than a buffer (small
+    /// messages keep the plain `recv`), otherwise one more than the last read filled, up to
+    /// [`READS_PER_PARK`] (a `recvmsg` over them), so a streaming peer is read in one call
+    /// per park and a message of exactly one buffer is read without a second call to find
+    /// the socket empty. 0 counts as 1.
+    pub(crate) offer: u8,
+}
+
 /// Receives into free pool buffers until EAGAIN, end of stream, error, an empty pool or the
-/// per-park share; each run of bytes is a completion with its chunk. `read_closed`: an event
-/// reported the read side closed or in error.
+/// per-park share; each run of bytes is a completion with its chunk.
 pub(crate) fn recv(
     fd: RawFd,
     token: Token,
     cx: RecvCtx<'_>,
-    read_closed: bool,
+    hint: &mut ReadHint,
     out: &mut Vec<Completion>,
 ) -> Step {
     // Results are i32: a buffer larger than that could not report its length.
     let size = (cx.pool.size() as usize).min(i32::MAX as usize);
-    for _ in 0..READS_PER_PARK {
+    let mut filled = 0;
+    while filled < READS_PER_PARK {
         if cx.budget.spent(cx.free.len()) {
             return Step::Again;
         }
-        let Some(bid) = cx.free.pop() else {
+        if cx.free.is_empty() {
             return starved(fd);
+        }
+        let offer = usize::from(hint.offer)
+            .min(READS_PER_PARK - filled)
+            .min(cx.budget.lendable(cx.free.len()))
+            .max(1);
+        let mut bids = [0u16; READS_PER_PARK];
+        let mut iov = [libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        }; READS_PER_PARK];
+        let mut taken = 0;
+        while taken < offer {
+            let Some(bid) = cx.free.pop() else { break };
+            bids[taken] = bid;
+            iov[taken] = libc::iovec {
+                iov_base: cx.pool.buf_ptr(bid).cast(),
+                iov_len: size,
+            };
+            taken += 1;
+        }
+        let result = if taken == 1 {
+            // SAFETY: `bids[0]` was free, so no chunk views it and nothing else writes into
+            // it; the buffer is `size` bytes (or more) long.
+            unsafe { syscalls::recv(fd, cx.pool.buf_ptr(bids[0]), size) }
+        } else {
+            // SAFETY: as above, for each of the `taken` buffers the iovecs point at.
+            unsafe { syscalls::recv_vectored(fd, &mut iov[..taken]) }
         };
-        // SAFETY: `bid` was free, so no chunk views it and nothing else writes into it; the
-        // buffer is `size` bytes (or more) long.
-        match unsafe { syscalls::recv(fd, cx.pool.buf_ptr(bid), size) } {
-            Ok(0) => {
-                cx.free.push(bid);
-                return Step::Final(0);
-            }
-            Ok(n) => {
-                out.push(Completion {
-                    token,
-                    result: n as i32,
-                    more: true,
-                    // SAFETY: `bid` was free (no chunk views it) and the read into it is
-                    // over; it is lent out now, off the free list until it comes back.
-                    // `n` is at most `size`, the buffer's size.
-                    chunk: Some(unsafe { cx.pool.chunk(bid, n as u32) }),
-                });
-                // A short read emptied the socket: any later byte raises a new edge. Unless
-                // the read side closed, whose end or error no new edge would announce.
-                if n < size && !read_closed {
-                    return Step::Wait(Interest::READABLE);
-                }
-            }
+        let n = match result {
+            Ok(n) => n,
             Err(e) => {
-                cx.free.push(bid);
+                give_back(cx.free, &bids[..taken]);
                 if syscalls::would_block(e) {
                     return Step::Wait(Interest::READABLE);
                 }
                 if e != libc::EINTR {
                     return Step::Final(-e);
                 }
+                continue;
             }
+        };
+        if n == 0 {
+            give_back(cx.free, &bids[..taken]);
+            return Step::Final(0);
+        }
+        let used = n.div_ceil(size);
+        for (i, &bid) in bids[..used].iter().enumerate() {
+            let len = (n - i * size).min(size);
+            out.push(Completion {
+                token,
+                result: len as i32,
+                more: true,
+                // SAFETY: `bid` was free (no chunk views it) and the read into it is over;
+                // it is lent out now, off the free list until it comes back. `len` is at
+                // most `size`, the buffer's size.
+                chunk: Some(unsafe { cx.pool.chunk(bid, len as u32) }),
+            });
+        }
+        give_back(cx.free, &bids[used..taken]);
+        filled += used;
+        hint.offer = next_offer(n, size);
+        // A short read emptied the socket: any later byte raises a new edge. Unless the read
+        // side closed, whose end or error no new edge would announce.
+        if n < taken * size && !hint.read_closed {
+            return Step::Wait(Interest::READABLE);
         }
     }
     Step::Again
+}
+
+/// The buffers to offer after a read of `n` bytes into buffers of `size` ([`ReadHint::offer`]).
+fn next_offer(n: usize, size: usize) -> u8 {
+    if n < size {
+        1
+    } else {
+        (n / size + 1).min(READS_PER_PARK) as u8
+    }
+}
+
+/// Returns buffers a read did not fill to the free list, the first taken on top again.
+fn give_back(free: &mut Vec<u16>, bids: &[u16]) {
+    free.extend(bids.iter().rev());
 }
 
 /// No free buffer. As with io_uring, the receive ends with ENOBUFS only when there is
@@ -159,5 +219,22 @@ pub(crate) unsafe fn connect(
             Step::Wait(Interest::WRITABLE)
         }
         Err(e) => Step::Final(-e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{READS_PER_PARK, next_offer};
+
+    #[test]
+    fn offers_grow_with_full_reads_and_fall_back_after_a_short_one() {
+        assert_eq!(next_offer(64, 4096), 1);
+        assert_eq!(
+            next_offer(4096, 4096),
+            2,
+            "one whole buffer: offer a second"
+        );
+        assert_eq!(next_offer(3 * 4096 + 5, 4096), 4);
+        assert_eq!(next_offer(64 * 4096, 4096), READS_PER_PARK as u8);
     }
 }

@@ -13,6 +13,7 @@ use mio::event::Event;
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
+use super::ops::ReadHint;
 use crate::readiness::platform::{Places, Role};
 
 /// What is known about one descriptor with pending ops.
@@ -22,9 +23,8 @@ struct Entry {
     places: Places,
     /// What the descriptor is registered for; `None` while not registered.
     interest: Option<Interest>,
-    /// An event reported the read side closed or in error: a short read no longer proves the
-    /// socket drained (the end of stream or the error is still to be read).
-    read_closed: bool,
+    /// What its receive knows from events and earlier reads.
+    read: ReadHint,
 }
 
 /// The descriptors that have pending ops, keyed by descriptor.
@@ -110,14 +110,15 @@ impl Registrations {
             return [None, None];
         };
         if event.is_error() || event.is_read_closed() {
-            entry.read_closed = true;
+            entry.read.read_closed = true;
         }
         entry.places.woken_by(event)
     }
 
-    /// Whether an event reported `fd`'s read side closed or in error.
-    pub(crate) fn read_closed(&self, fd: RawFd) -> bool {
-        self.fds.get(&fd).is_some_and(|e| e.read_closed)
+    /// What `fd`'s receive knows from events and earlier reads; `None` when `fd` has no
+    /// pending op.
+    pub(crate) fn read_hint(&mut self, fd: RawFd) -> Option<&mut ReadHint> {
+        self.fds.get_mut(&fd).map(|e| &mut e.read)
     }
 
     /// Descriptors with pending ops.

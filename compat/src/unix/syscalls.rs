@@ -137,6 +137,22 @@ pub(crate) unsafe fn recv(fd: RawFd, buf: *mut u8, len: usize) -> Result<usize, 
     check(unsafe { libc::recv(fd, buf.cast(), len, libc::MSG_DONTWAIT) })
 }
 
+/// Receives into the buffers `iov` describes, in order, without blocking (one `recvmsg`);
+/// `Ok(0)` is end of stream.
+///
+/// # Safety
+///
+/// Every iovec must describe memory valid for writes of its length.
+pub(crate) unsafe fn recv_vectored(fd: RawFd, iov: &mut [libc::iovec]) -> Result<usize, i32> {
+    // SAFETY: all-zero is a valid msghdr (no address, no control data).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov.as_mut_ptr();
+    msg.msg_iovlen = iov.len() as _;
+    // SAFETY: `msg` points at `iov`, whose buffers the caller guarantees writable; both
+    // outlive the call.
+    check(unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) })
+}
+
 /// Whether a receive would find something (data, end of stream or an error) without taking
 /// it: `Ok(0)` end of stream, `Ok(1)` data, `Err(EAGAIN)` nothing yet.
 pub(crate) fn peek(fd: RawFd) -> Result<usize, i32> {

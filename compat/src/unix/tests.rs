@@ -1,6 +1,6 @@
 //! What the compat driver does on Unix beyond the backend contract (whose suite runs in
 //! `readiness::testing`), walked on one driver over loopback TCP: the per-park buffer budget,
-//! idle sockets with an empty pool, the per-park read share, a forgotten descriptor, accepts
+//! idle sockets with an empty pool, the per-park read share, reads of a streaming peer, a forgotten descriptor, accepts
 //! on a blocking listener, a second reader refused.
 
 use std::io::Write;
@@ -135,6 +135,34 @@ fn reads_per_park_are_capped_and_the_rest_does_not_block() {
     assert_eq!(out.len(), 32);
     assert!(out.iter().all(|c| c.more && c.result == 16));
     drop(guard); // detached: it only unparks, later
+    cancel(&mut d, t);
+    park_until(&mut d, &mut out, has_final(t));
+}
+
+#[test]
+fn a_streaming_peer_is_read_into_whole_buffers_in_order() {
+    // Reads offer several buffers at once once the peer streams (a `recvmsg` over them):
+    // every byte arrives once and in order, and every chunk but a park's last is full.
+    let (mut peer, sock) = pair();
+    let mut d = driver(64, 16);
+    let sent: Vec<u8> = (0..3000u32).map(|i| (i * 7 % 251) as u8).collect();
+    peer.write_all(&sent).unwrap();
+    let t = recv_token(5);
+    // SAFETY: the socket, created before the driver, outlives it.
+    unsafe { push_recv(&mut d, &sock, t) };
+    let mut got = Vec::new();
+    while got.len() < sent.len() {
+        let mut out = Vec::new();
+        park_until(&mut d, &mut out, |o| !o.is_empty());
+        assert!(out.len() <= 16, "at most 16 buffers a park: {}", out.len());
+        let lens: Vec<_> = out.iter().map(|c| c.result).collect();
+        assert!(lens[..lens.len() - 1].iter().all(|&n| n == 16), "{lens:?}");
+        got.extend_from_slice(&bytes(&out));
+        drop(out);
+        d.recycle(false);
+    }
+    assert_eq!(got, sent);
+    let mut out = Vec::new();
     cancel(&mut d, t);
     park_until(&mut d, &mut out, has_final(t));
 }
