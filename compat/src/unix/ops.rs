@@ -61,6 +61,8 @@ pub(crate) fn recv(
     // Results are i32: a buffer larger than that could not report its length.
     let size = (cx.pool.size() as usize).min(i32::MAX as usize);
     let mut filled = 0;
+    // The last read filled every buffer it offered: more is likely waiting.
+    let mut full = false;
     while filled < READS_PER_PARK {
         if cx.budget.spent(cx.free.len()) {
             return Step::Again;
@@ -68,7 +70,14 @@ pub(crate) fn recv(
         if cx.free.is_empty() {
             return starved(fd);
         }
-        let offer = usize::from(hint.offer)
+        // After a full read, the rest of the park's share in one call: a peer streaming
+        // faster than we read is then read in two calls per park, not one per offer step.
+        let wanted = if full {
+            READS_PER_PARK
+        } else {
+            usize::from(hint.offer)
+        };
+        let offer = wanted
             .min(READS_PER_PARK - filled)
             .min(cx.budget.lendable(cx.free.len()))
             .max(1);
@@ -133,6 +142,7 @@ pub(crate) fn recv(
         if n < taken * size && !hint.read_closed {
             return Step::Wait(Interest::READABLE);
         }
+        full = n == taken * size;
     }
     Step::Again
 }
@@ -224,7 +234,49 @@ pub(crate) unsafe fn connect(
 
 #[cfg(test)]
 mod tests {
-    use super::{READS_PER_PARK, next_offer};
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+
+    use corenet_engine::driver::BufPool;
+    use corenet_engine::driver::contract::bytes;
+
+    use super::{READS_PER_PARK, ReadHint, next_offer, recv};
+    use crate::readiness::budget::RecvBudget;
+    use crate::readiness::platform::{RecvCtx, Step};
+    use crate::readiness::testing::{pair, recv_token};
+
+    #[test]
+    fn a_full_read_offers_the_rest_of_the_share_next() {
+        // 10.5 buffers wait; the hint offers 2. The first read fills both, so the second
+        // offers the other 14 and takes everything left in one call: the hint after it
+        // reflects that read of 8.5 buffers (9 + 1 = 10 would mean a stepwise 3, 4, 5...).
+        let (mut peer, sock) = pair();
+        let sent: Vec<u8> = (0..168u8).collect();
+        peer.write_all(&sent).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let pool = BufPool::new(32, 16).unwrap();
+        let mut free: Vec<u16> = (0..32).rev().collect();
+        let mut hint = ReadHint {
+            read_closed: false,
+            offer: 2,
+        };
+        let mut out = Vec::new();
+        let cx = RecvCtx {
+            pool: &pool,
+            free: &mut free,
+            budget: RecvBudget::UNLIMITED,
+        };
+        let step = recv(sock.as_raw_fd(), recv_token(1), cx, &mut hint, &mut out);
+        assert!(matches!(step, Step::Wait(_)), "the socket is drained");
+        assert_eq!(bytes(&out), sent);
+        assert_eq!(out.len(), 11);
+        assert_eq!(hint.offer, 9, "the second read took 8.5 buffers at once");
+        assert_eq!(
+            free.len(),
+            32 - 11,
+            "the unfilled offers went back to the free list"
+        );
+    }
 
     #[test]
     fn offers_grow_with_full_reads_and_fall_back_after_a_short_one() {

@@ -1,7 +1,8 @@
 //! What the compat driver does on Unix beyond the backend contract (whose suite runs in
 //! `readiness::testing`), walked on one driver over loopback TCP: the per-park buffer budget,
-//! idle sockets with an empty pool, the per-park read share, reads of a streaming peer, a forgotten descriptor, accepts
-//! on a blocking listener, a second reader refused.
+//! idle sockets with an empty pool, the per-park read share, reads of a streaming peer, polls
+//! on a busy core, a forgotten descriptor, accepts on a blocking listener, a second reader
+//! refused.
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -165,6 +166,43 @@ fn a_streaming_peer_is_read_into_whole_buffers_in_order() {
     let mut out = Vec::new();
     cancel(&mut d, t);
     park_until(&mut d, &mut out, has_final(t));
+}
+
+#[test]
+fn a_busy_core_still_polls_every_other_park() {
+    // A streams far more than a park's share, so every park has work in hand (its carried
+    // receive) and may skip the poll; B's bytes must still be seen within two parks.
+    let (mut a_peer, a) = pair();
+    let (mut b_peer, b) = pair();
+    let mut d = driver(64, 16);
+    a_peer.write_all(&[1u8; 4096]).unwrap();
+    let (ta, tb) = (recv_token(10), recv_token(11));
+    // SAFETY: the sockets, created before the driver, outlive it.
+    unsafe {
+        push_recv(&mut d, &a, ta);
+        push_recv(&mut d, &b, tb);
+    }
+    let mut out = Vec::new();
+    park_until(&mut d, &mut out, |o| !o.is_empty());
+    assert!(out.iter().all(|c| c.token == ta), "{out:?}");
+    b_peer.write_all(b"b").unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let mut b_seen = false;
+    for _ in 0..2 {
+        out.clear();
+        d.recycle(false);
+        d.park(Wait::Poll, &mut out).unwrap();
+        assert!(
+            out.iter().any(|c| c.token == ta),
+            "A is still read: {out:?}"
+        );
+        b_seen |= out.iter().any(|c| c.token == tb && c.chunk.is_some());
+    }
+    assert!(b_seen, "B's byte waited more than two parks");
+    out.clear();
+    cancel(&mut d, ta);
+    cancel(&mut d, tb);
+    park_until(&mut d, &mut out, |o| has_final(ta)(o) && has_final(tb)(o));
 }
 
 #[test]
