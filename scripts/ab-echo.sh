@@ -5,7 +5,10 @@
 # "core N stats:" lines it prints when stopped. Builds alternate within each round.
 #
 # usage: scripts/ab-echo.sh ECHO_A ECHO_B [ROUNDS] [BENCH]
-#   (BENCH defaults to target/release/corenet-bench)
+#   (BENCH defaults to target/release/corenet-bench). ECHO_A and ECHO_B may carry arguments
+#   ("path/to/echo --backend compat"); CELLS replaces the default cells with a semicolon-
+#   separated list of corenet-bench arguments, e.g.
+#   CELLS="--conns 1 --msg 4096 --pipeline 16;--conns 5000 --msg 64 --pipeline 1"
 # Prints per run: req/s, server CPU share, req/s per busy core, CPU microseconds per message,
 # p50/p99, driver waits (parks) per message (approximate: whole run / measured messages x 4/3)
 # and per loop turn, and the client's CPU (near 100%: the client is the limit).
@@ -15,7 +18,8 @@ A=$1 B=$2 ROUNDS=${3:-2} BENCH=${4:-target/release/corenet-bench}
 T=$(getconf CLK_TCK)
 run() { # label binary bench-args...
     local name=$1 bin=$2; shift 2
-    taskset -c 0 "$bin" --addr 127.0.0.1:7931 --cores 1 >/dev/null 2>/tmp/ab-srv.err &
+    # shellcheck disable=SC2086  # the binary may carry its arguments
+    taskset -c 0 $bin --addr 127.0.0.1:7931 --cores 1 >/dev/null 2>/tmp/ab-srv.err &
     local sp=$!
     sleep 0.4
     taskset -c 1 "$BENCH" --addr 127.0.0.1:7931 --warmup 1 --duration 3 --json --progress never \
@@ -41,9 +45,9 @@ print(f"{name:2} {args:34} rps={r['rps']:9.0f} cpu={cpu:.3f} per_core={r['rps'] 
       f"parks/msg~{parks / max(msgs, 1):.3f} parks/turn={parks / max(turns, 1):.2f} client={r['client_cpu']}%")
 PY
 }
+IFS=';' read -ra CELL_LIST <<< "${CELLS:---conns 50 --msg 64 --pipeline 1;--conns 50 --msg 64 --rate 20000;--conns 50 --msg 64 --pipeline 16;--conns 500 --msg 64 --pipeline 1}"
 for _ in $(seq "$ROUNDS"); do
-    for cell in "--conns 50 --msg 64 --pipeline 1" "--conns 50 --msg 64 --rate 20000" \
-                "--conns 50 --msg 64 --pipeline 16" "--conns 500 --msg 64 --pipeline 1"; do
+    for cell in "${CELL_LIST[@]}"; do
         # shellcheck disable=SC2086  # the cell is a list of arguments
         run A "$A" $cell
         # shellcheck disable=SC2086
