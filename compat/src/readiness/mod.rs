@@ -123,30 +123,28 @@ impl<P: Platform> Readiness<P> {
     pub(crate) fn park(&mut self, wait: Wait, out: &mut Vec<Completion>) -> io::Result<()> {
         self.start_pushed(out);
         let busy = !out.is_empty() || !self.ready.is_empty();
-        if busy && self.polled_last_park {
-            // Work in hand and the last park polled: this one only runs it. A poll now
-            // would mostly find nothing (one syscall per answer on a streaming connection:
-            // the park that sends the reply after the park that read the request); events
-            // that did arrive wait one park, and the next park polls.
-            self.polled_last_park = false;
-            self.run_ready(out);
-            return Ok(());
-        }
-        self.polled_last_park = true;
-        let timeout = if busy {
-            Some(Duration::ZERO)
-        } else {
-            match wait {
-                Wait::Poll => Some(Duration::ZERO),
-                Wait::Forever => None,
-                Wait::Timeout(d) => Some(d),
+        // With work in hand after a park that polled, this one only runs it: a poll now would
+        // mostly find nothing (one syscall per answer on a streaming connection: the park
+        // that sends the reply after the park that read the request); events that did arrive
+        // wait one park, and the next park polls.
+        let poll = !busy || !self.polled_last_park;
+        self.polled_last_park = poll;
+        if poll {
+            let timeout = if busy {
+                Some(Duration::ZERO)
+            } else {
+                match wait {
+                    Wait::Poll => Some(Duration::ZERO),
+                    Wait::Forever => None,
+                    Wait::Timeout(d) => Some(d),
+                }
+            };
+            match self.poll.poll(&mut self.events, timeout) {
+                Ok(()) => self.take_events(),
+                // A signal: report what is ready; the executor parks again.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
-        };
-        match self.poll.poll(&mut self.events, timeout) {
-            Ok(()) => self.take_events(),
-            // A signal: report what is ready; the executor parks again.
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
         }
         self.run_ready(out);
         Ok(())

@@ -244,6 +244,7 @@ mod tests {
     use crate::readiness::budget::RecvBudget;
     use crate::readiness::platform::{RecvCtx, Step};
     use crate::readiness::testing::{pair, recv_token};
+    use crate::unix::tests::wait_queued;
 
     #[test]
     fn a_full_read_offers_the_rest_of_the_share_next() {
@@ -253,7 +254,7 @@ mod tests {
         let (mut peer, sock) = pair();
         let sent: Vec<u8> = (0..168u8).collect();
         peer.write_all(&sent).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        wait_queued(&sock, sent.len());
         let pool = BufPool::new(32, 16).unwrap();
         let mut free: Vec<u16> = (0..32).rev().collect();
         let mut hint = ReadHint {

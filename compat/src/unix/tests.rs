@@ -19,6 +19,23 @@ fn driver(count: u16, size: u32) -> CompatDriver {
     testing::driver(count, size).unwrap()
 }
 
+/// Waits until at least `n` bytes are queued to be read on `sock` (the peer's write has
+/// landed), for at most [`LIMIT`].
+pub(crate) fn wait_queued(sock: &TcpStream, n: usize) {
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let mut queued: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int into `queued`; the descriptor is open.
+        let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::FIONREAD, &mut queued) };
+        assert_eq!(rc, 0, "FIONREAD: {}", std::io::Error::last_os_error());
+        if usize::try_from(queued).is_ok_and(|q| q >= n) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{queued} of {n} bytes arrived");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// Pushes a receive on `sock`.
 ///
 /// # Safety
@@ -176,6 +193,7 @@ fn a_busy_core_still_polls_every_other_park() {
     let (mut b_peer, b) = pair();
     let mut d = driver(64, 16);
     a_peer.write_all(&[1u8; 4096]).unwrap();
+    wait_queued(&a, 4096);
     let (ta, tb) = (recv_token(10), recv_token(11));
     // SAFETY: the sockets, created before the driver, outlive it.
     unsafe {
@@ -186,7 +204,7 @@ fn a_busy_core_still_polls_every_other_park() {
     park_until(&mut d, &mut out, |o| !o.is_empty());
     assert!(out.iter().all(|c| c.token == ta), "{out:?}");
     b_peer.write_all(b"b").unwrap();
-    std::thread::sleep(Duration::from_millis(50));
+    wait_queued(&b, 1);
     let mut b_seen = false;
     for _ in 0..2 {
         out.clear();
