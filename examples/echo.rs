@@ -2,7 +2,7 @@
 //!
 //! ```sh
 //! cargo run --release --example echo -- --addr 127.0.0.1:7000 [--cores N] [--backend auto|uring|compat] [--unix PATH]
-//!     [--buffer-count N] [--buffer-size BYTES]
+//!     [--buffer-count N] [--buffer-size BYTES] [--no-stream-buffers]
 //! ```
 //!
 //! Prints `listening on <addr>` once every core listens, echoes every byte (sending each
@@ -39,6 +39,9 @@ struct Args {
     /// Bytes per receive buffer; default: the runtime's.
     #[arg(long)]
     buffer_size: Option<u32>,
+    /// Receive streams into the pool's buffers too, not into larger ones (io_uring).
+    #[arg(long)]
+    no_stream_buffers: bool,
 }
 
 fn main() -> ExitCode {
@@ -66,6 +69,9 @@ fn main() -> ExitCode {
     }
     if let Some(n) = args.buffer_size {
         builder = builder.buffer_size(n);
+    }
+    if args.no_stream_buffers {
+        builder = builder.stream_buffers(false);
     }
     let rt = match builder.build() {
         Ok(rt) => rt,
@@ -123,7 +129,7 @@ fn main() -> ExitCode {
     for c in handle.stats() {
         eprintln!(
             "echo: core {} stats: turns={} parks={} ops={} completions={} sends={} accepted={} \
-             recv_starved={} recv_paused={} compactions={}",
+             recv_starved={} recv_paused={} recv_streaming={} compactions={}",
             c.core,
             c.turns,
             c.parks,
@@ -133,6 +139,7 @@ fn main() -> ExitCode {
             c.accepted,
             c.recv_starved,
             c.recv_paused,
+            c.recv_streaming,
             c.compactions
         );
     }

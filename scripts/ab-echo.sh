@@ -9,6 +9,8 @@
 #   ("path/to/echo --backend compat"); CELLS replaces the default cells with a semicolon-
 #   separated list of corenet-bench arguments, e.g.
 #   CELLS="--conns 1 --msg 4096 --pipeline 16;--conns 5000 --msg 64 --pipeline 1"
+#   A peer runs through a wrapper that execs it (its CPU time is read from its pid), e.g.
+#   printf '#!/bin/sh\nexec benches/peers/target/release/tokio-echo --addr "$2"\n' > /tmp/tokio.sh
 # Prints per run: req/s, server CPU share, req/s per busy core, CPU microseconds per message,
 # p50/p99, driver waits (parks) per message (approximate: whole run / measured messages x 4/3)
 # and per loop turn, and the client's CPU (near 100%: the client is the limit).
@@ -30,7 +32,10 @@ run() { # label binary bench-args...
     a=$(awk '{print $14+$15}' "/proc/$sp/stat"); w0=$(date +%s.%N)
     sleep 2.8
     b=$(awk '{print $14+$15}' "/proc/$sp/stat"); w1=$(date +%s.%N)
-    wait "$bp"; kill -INT "$sp"; wait "$sp" 2>/dev/null || true
+    wait "$bp"; kill -INT "$sp"
+    # The peers (benches/peers) ignore SIGINT: give the server 2 s to print its stats, then kill.
+    for _ in $(seq 20); do kill -0 "$sp" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$sp" 2>/dev/null || true; wait "$sp" 2>/dev/null || true
     python3 - "$name" "$*" "$a" "$b" "$w0" "$w1" "$T" <<'PY'
 import json, re, sys
 name, args, a, b, w0, w1, hz = sys.argv[1:]

@@ -92,6 +92,13 @@ impl Builder {
         self
     }
 
+    /// Whether connections that stream receive into larger buffers (io_uring; default on): a
+    /// quarter as many as the buffer count, four times the buffer size each.
+    pub fn stream_buffers(mut self, on: bool) -> Self {
+        self.engine = self.engine.stream_buffers(on);
+        self
+    }
+
     /// Received chunks queued per connection before its receive is paused (default 16).
     pub fn connection_buffer_cap(mut self, n: usize) -> Self {
         self.engine = self.engine.connection_buffer_cap(n);

@@ -13,6 +13,7 @@ pub(crate) struct Counters {
     pub(crate) accepted: AtomicU64,
     pub(crate) recv_starved: AtomicU64,
     pub(crate) recv_paused: AtomicU64,
+    pub(crate) recv_streaming: AtomicU64,
     pub(crate) compactions: AtomicU64,
     pub(crate) sends: AtomicU64,
     pub(crate) efaults: AtomicU64,
@@ -40,6 +41,7 @@ impl Counters {
             accepted: get(&self.accepted),
             recv_starved: get(&self.recv_starved),
             recv_paused: get(&self.recv_paused),
+            recv_streaming: get(&self.recv_streaming),
             compactions: get(&self.compactions),
             sends: get(&self.sends),
             efaults: get(&self.efaults),
@@ -80,6 +82,10 @@ pub struct CoreStats {
     /// Also counts multishot receives ended while the buffer pool is under pressure (they
     /// continue one buffer at a time).
     pub recv_paused: u64,
+    /// Receives armed for a connection that streams (its last receive filled a pool buffer
+    /// at once): on io_uring they take the larger stream buffers while those last
+    /// ([`Builder::stream_buffers`](crate::Builder::stream_buffers)).
+    pub recv_streaming: u64,
     /// Reads that handed over a compacted copy instead of ring buffers.
     pub compactions: u64,
     /// Send operations (one per socket per turn at most).

@@ -168,8 +168,9 @@ impl<P: Platform> Readiness<P> {
             match op {
                 Op::AcceptMulti { fd, token } => self.start(fd, token, Kind::Accept, out),
                 // Readiness-driven receives cannot miss an EOF: a one-shot is served as
-                // a multishot (the reactor follows `more`).
-                Op::RecvMulti { fd, token } | Op::RecvOnce { fd, token } => {
+                // a multishot (the reactor follows `more`). The streaming hint is not
+                // needed: a streaming peer is read into several pool buffers per call.
+                Op::RecvMulti { fd, token, .. } | Op::RecvOnce { fd, token } => {
                     self.start(fd, token, Kind::Recv, out)
                 }
                 Op::Send { fd, msg, token } => self.start(fd, token, Kind::Send { msg }, out),

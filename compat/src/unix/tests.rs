@@ -45,6 +45,7 @@ unsafe fn push_recv(d: &mut CompatDriver, sock: &TcpStream, token: Token) {
     let op = Op::RecvMulti {
         fd: sock.as_raw_fd(),
         token,
+        streaming: false,
     };
     // SAFETY: no pointer; the caller keeps the descriptor open.
     unsafe { d.push(op) };

@@ -16,6 +16,7 @@ fn an_ops_end_forgets_its_socket() {
     let op = Op::RecvMulti {
         fd: sock.as_raw_socket(),
         token: t,
+        streaming: false,
     };
     // SAFETY: no pointer; the socket, created before the driver, outlives it.
     unsafe { d.push(op) };

@@ -99,6 +99,7 @@ fn push_recv<D: Driver>(d: &mut D, sock: &OwnedSock, t: Token) {
             Op::RecvMulti {
                 fd: sys::raw_of(sock),
                 token: t,
+                streaming: false,
             },
         )
     };

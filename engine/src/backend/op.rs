@@ -75,6 +75,10 @@ pub enum Op {
         fd: RawSock,
         /// Routes the completions.
         token: Token,
+        /// The connection streams (its last receive filled a pool buffer at once): a driver
+        /// with larger buffers for such connections may receive into those. A hint; drivers
+        /// without them ignore it.
+        streaming: bool,
     },
     /// Receive once into one pool buffer: one completion, `more` false. For streams on which
     /// a multishot receive can miss the end of the stream (AF_UNIX once its peer has shut

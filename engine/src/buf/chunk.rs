@@ -92,6 +92,16 @@ impl Chunk {
     pub fn is_ring_buffer(&self) -> bool {
         matches!(self.buf, Backing::Pool { .. })
     }
+
+    /// Whether this chunk pins a buffer of a pool that is short of buffers: holding it
+    /// starves receives, so the reactor copies it out instead (a core has one pool for every
+    /// connection and, on io_uring, one for streaming ones: each is judged on its own).
+    pub(crate) fn pins_scarce_buffer(&self) -> bool {
+        match &self.buf {
+            Backing::Pool { pool, .. } => pool.under_pressure(),
+            Backing::Heap(_) => false,
+        }
+    }
 }
 
 impl Deref for Chunk {

@@ -84,6 +84,13 @@ pub(crate) struct Conn {
     pub(crate) rx_state: RxState,
     /// The receive in flight (if any) is a multishot one.
     pub(crate) rx_multishot: bool,
+    /// The largest chunk received since the receive was last armed.
+    pub(crate) rx_peak: usize,
+    /// The peer streams: a receive armed since the last that delivered bytes filled a
+    /// buffer's worth at once ([`Op::RecvMulti`]'s hint).
+    ///
+    /// [`Op::RecvMulti`]: crate::backend::Op::RecvMulti
+    pub(crate) rx_streaming: bool,
     /// Listed for this turn's flush to decide whether to pause the receive.
     pub(crate) pause_noted: bool,
     /// End of the stream: `Some(0)` EOF, `Some(errno)` error.
@@ -125,6 +132,8 @@ impl Conn {
             rx: RxQueue::default(),
             rx_state: RxState::Idle,
             rx_multishot: false,
+            rx_peak: 0,
+            rx_streaming: false,
             pause_noted: false,
             rx_end: None,
             read_waker: None,

@@ -25,9 +25,24 @@ impl Reactor {
         // connection in a single park (the kernel keeps filling until the socket is empty):
         // one buffer per receive then, re-armed each turn while the queue has room.
         let multishot = self.conns[slot].multishot_recv() && !self.pool.under_pressure();
-        self.conns[slot].rx_multishot = multishot;
+        let conn = &mut self.conns[slot];
+        conn.rx_multishot = multishot;
+        // Streaming is judged on the last receive that delivered bytes: one that filled a
+        // pool buffer at once asks for the driver's larger buffers; one that did not (or a
+        // peer that now sends short messages) goes back to the pool's.
+        if conn.rx_peak > 0 {
+            conn.rx_streaming = conn.rx_peak >= self.pool.size() as usize;
+            conn.rx_peak = 0;
+        }
+        if multishot && conn.rx_streaming {
+            stats::add(&self.counters.recv_streaming, 1);
+        }
         let op = if multishot {
-            Op::RecvMulti { fd, token }
+            Op::RecvMulti {
+                fd,
+                token,
+                streaming: conn.rx_streaming,
+            }
         } else {
             Op::RecvOnce { fd, token }
         };
@@ -46,14 +61,16 @@ impl Reactor {
         let mut reached_cap = false;
         if let Some(chunk) = c.chunk {
             stats::add(&self.counters.bytes_in, chunk.len() as u64);
+            conn.rx_peak = conn.rx_peak.max(chunk.len());
             // Bytes after the end of the stream (an error reported while the receive stayed
             // armed) would be delivered after a gap: drop them.
             if !conn.released && conn.rx_end.is_none() {
                 let was_full = conn.rx.is_full(cap, cap_bytes);
+                let scarce = self.pool.under_pressure() || chunk.pins_scarce_buffer();
                 conn.rx.push(chunk);
                 let full = conn.rx.is_full(cap, cap_bytes);
                 reached_cap = full && !was_full;
-                if full && self.pool.under_pressure() && conn.rx.holds_ring_buffers() {
+                if full && scarce && conn.rx.holds_ring_buffers() {
                     // A reader that is behind — or paused, and may stay so — must not sit on
                     // ring buffers while the pool runs dry: its multishot receive can fill
                     // many before the cancel lands, starving every other connection until it
@@ -145,7 +162,7 @@ impl Reactor {
         let cap = self.limits.rx_cap;
         let cap_bytes = self.rx_cap_bytes();
         let conn = &mut self.conns[slot];
-        if conn.rx.front_is_ring_buffer() && self.pool.under_pressure() {
+        if conn.rx.front_pins_scarce_buffer() {
             // Hand-overs copy while the pool is short: the reader may hold what it reads.
             // At most `cap_bytes` a read, so that a reader writing what it reads stops at its
             // write high-water mark with the rest still queued, and the receive pauses.

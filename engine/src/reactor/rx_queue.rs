@@ -53,9 +53,9 @@ impl RxQueue {
         self.chunks.len() >= cap || self.bytes >= cap_bytes
     }
 
-    /// Whether the front chunk pins a receive buffer.
-    pub(crate) fn front_is_ring_buffer(&self) -> bool {
-        self.chunks.front().is_some_and(Chunk::is_ring_buffer)
+    /// Whether the front chunk pins a buffer of a pool short of buffers.
+    pub(crate) fn front_pins_scarce_buffer(&self) -> bool {
+        self.chunks.front().is_some_and(Chunk::pins_scarce_buffer)
     }
 
     /// Whether any queued chunk pins a receive buffer.

@@ -58,10 +58,7 @@ impl Reactor {
     /// receive buffers, so a slow peer can't pin them all).
     pub(crate) fn queue_owned(&mut self, slot: usize, buf: OwnedBuf) -> io::Result<()> {
         if let OwnedBuf::Chunk(chunk) = &buf {
-            if chunk.is_ring_buffer()
-                && self.pool.under_pressure()
-                && chunk.len() <= self.write_pool.buf_capacity()
-            {
+            if chunk.pins_scarce_buffer() && chunk.len() <= self.write_pool.buf_capacity() {
                 return self.queue_copy(slot, chunk);
             }
         }

@@ -42,6 +42,9 @@ impl Driver for Scripted {
     }
     unsafe fn push(&mut self, op: Op) {
         let name = match op {
+            Op::RecvMulti {
+                streaming: true, ..
+            } => "recv streaming".to_owned(),
             Op::RecvMulti { .. } | Op::RecvOnce { .. } => "recv".to_owned(),
             Op::Cancel { target } => format!("cancel {:?}", target.kind()),
             other => format!("{other:?}"),
@@ -154,7 +157,12 @@ fn a_reader_behind_is_paused_on_bytes_even_after_compaction() {
     }
     assert_eq!(read, 26 * BUF as usize);
     assert_eq!(
-        script.ops.borrow().iter().filter(|o| *o == "recv").count(),
+        script
+            .ops
+            .borrow()
+            .iter()
+            .filter(|o| o.starts_with("recv"))
+            .count(),
         2
     );
     reactor.shutdown_within(Duration::from_millis(50));
@@ -209,4 +217,42 @@ fn a_clean_teardown_drops_the_driver() {
     reactor.shutdown_within(Duration::from_secs(5));
     drop(reactor);
     assert!(script.dropped.get());
+}
+
+/// Ends the connection's receive with a last chunk of `len` bytes in buffer `bid` (a receive
+/// that reached its byte limit), or with `-errno` and no bytes when `len` is negative.
+fn end_receive(script: &Script, pool: &Rc<BufPool>, slot: usize, bid: u16, len: i32) {
+    script.completions.borrow_mut().push_back(Completion {
+        token: Token::new(OpKind::Recv, slot),
+        result: len,
+        more: false,
+        // SAFETY: as in `deliver`.
+        chunk: (len > 0).then(|| unsafe { pool.chunk(bid, len as u32) }),
+    });
+}
+
+#[test]
+fn a_receive_that_filled_a_buffer_rearms_with_the_streaming_hint_until_one_does_not() {
+    let (mut reactor, script, pool, slot) = setup(8);
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut turn = |reactor: &mut Reactor| {
+        reactor.park(Wait::Poll).unwrap();
+        reactor.flush();
+        while let Poll::Ready(Ok(Some(_))) = reactor.poll_read(slot, &mut cx) {}
+    };
+    // A full buffer, then a short one, in one arming: it streams.
+    deliver(&script, &pool, slot, 0);
+    end_receive(&script, &pool, slot, 1, 10);
+    turn(&mut reactor);
+    // An arming that ends without bytes (the pool ran dry) keeps the hint.
+    end_receive(&script, &pool, slot, 0, -libc::ENOBUFS);
+    turn(&mut reactor);
+    // Only short chunks: back to the pool's buffers.
+    end_receive(&script, &pool, slot, 2, 10);
+    turn(&mut reactor);
+    assert_eq!(
+        *script.ops.borrow(),
+        ["recv", "recv streaming", "recv streaming", "recv"]
+    );
+    reactor.shutdown_within(Duration::from_millis(50));
 }

@@ -21,6 +21,7 @@ pub struct Builder {
     pub(crate) ring_entries: u32,
     pub(crate) buffer_count: u16,
     pub(crate) buffer_size: u32,
+    pub(crate) stream_buffers: bool,
     pub(crate) rx_cap: usize,
     pub(crate) high_water: usize,
     pub(crate) on_thread_start: Option<Arc<dyn Fn(usize) + Send + Sync>>,
@@ -36,6 +37,7 @@ impl Default for Builder {
             // 2048 x 4 KiB = 8 MiB of receive buffers per core, touched only as used.
             buffer_count: 2048,
             buffer_size: 4096,
+            stream_buffers: true,
             rx_cap: 16,
             high_water: 64 * 1024,
             on_thread_start: None,
@@ -78,6 +80,24 @@ impl Builder {
     pub fn buffer_size(mut self, n: u32) -> Self {
         self.buffer_size = n;
         self
+    }
+
+    /// Whether connections that stream receive into larger buffers (default on; io_uring
+    /// only): a quarter as many as [`buffer_count`](Self::buffer_count), four times
+    /// [`buffer_size`](Self::buffer_size) each (512 x 16 KiB by default, 8 MiB more per core,
+    /// touched only as used). A connection streams once a receive fills a buffer at once;
+    /// a 64 KiB burst then takes 4 buffers, not 16 (docs/architecture.md, "The receive
+    /// path"). Off: every receive uses the pool.
+    pub fn stream_buffers(mut self, on: bool) -> Self {
+        self.stream_buffers = on;
+        self
+    }
+
+    /// The streaming connections' buffers as `(count, size)`, if on.
+    pub(crate) fn stream_pool(&self) -> Option<(u16, u32)> {
+        let size = self.buffer_size.checked_mul(4)?;
+        self.stream_buffers
+            .then_some(((self.buffer_count / 4).max(1), size))
     }
 
     /// Received chunks queued per connection before its receive is paused (default 16).
@@ -131,6 +151,7 @@ impl fmt::Debug for Builder {
             .field("ring_entries", &self.ring_entries)
             .field("buffer_count", &self.buffer_count)
             .field("buffer_size", &self.buffer_size)
+            .field("stream_buffers", &self.stream_buffers)
             .field("rx_cap", &self.rx_cap)
             .field("high_water", &self.high_water)
             .finish()

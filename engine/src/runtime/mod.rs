@@ -47,6 +47,10 @@ pub struct DriverConfig {
     /// times the buffer size): the io_uring driver keeps one receive arming from taking more
     /// (0: no limit). Readiness drivers read a bounded batch per park and may ignore it.
     pub recv_limit: u32,
+    /// Buffers for connections that stream, as `(count, size)` (`None`: none). A driver that
+    /// has the kernel pick receive buffers (io_uring) gives streaming connections these;
+    /// readiness drivers, which size each read themselves, ignore it.
+    pub stream_buffers: Option<(u16, u32)>,
 }
 
 impl DriverConfig {
@@ -56,6 +60,7 @@ impl DriverConfig {
             core,
             ring_entries,
             recv_limit: 0,
+            stream_buffers: None,
         }
     }
 }
@@ -68,7 +73,12 @@ pub type DriverFactory =
 fn default_driver(config: &DriverConfig, pool: Rc<BufPool>) -> io::Result<Box<dyn Driver>> {
     #[cfg(target_os = "linux")]
     {
-        let d = crate::uring::UringDriver::new(config.ring_entries, config.recv_limit, pool)?;
+        let stream = match config.stream_buffers {
+            Some((count, size)) => Some(BufPool::new(count, size)?),
+            None => None,
+        };
+        let d =
+            crate::uring::UringDriver::new(config.ring_entries, config.recv_limit, pool, stream)?;
         tracing::debug!(core = config.core, mode = ?d.mode(), recv_limit = ?d.recv_limit(), "io_uring ring up");
         Ok(Box::new(d))
     }
@@ -328,6 +338,7 @@ fn setup_core(
         core: id,
         ring_entries: b.ring_entries,
         recv_limit,
+        stream_buffers: b.stream_pool(),
     };
     let mut driver: Box<dyn Driver> = match &b.driver_factory {
         Some(factory) => factory(&config, pool.clone())?,

@@ -13,6 +13,11 @@
 //! receive that finds the ring empty ends with ENOBUFS and is re-armed at the next flush, as
 //! when the pool runs dry; the refill after it publishes more.
 //!
+//! Buffer ids: a core may register two rings (its pool, and larger buffers for streaming
+//! connections), and a completion names only a buffer id, not its group. So each ring
+//! publishes its pool's buffer `b` under id `first_bid + b`, the rings' ranges never overlap,
+//! and [`BufRing::holds`] tells which ring a completion took from.
+//!
 //! Accounting: every buffer is in exactly one place — published in the ring (`in_ring`), in
 //! the spare stack, or held by a chunk (or by the pool's returned list on its way back). A
 //! buffer is never published twice, and a chunk is made only of a buffer taken from our head
@@ -38,6 +43,8 @@ pub(crate) struct BufRing {
     /// (receives take buffers strictly in ring order).
     head: u16,
     bgid: u16,
+    /// The id the pool's buffer 0 is published under.
+    first_bid: u16,
     /// Returned buffers not in the ring, the most recently returned last.
     spare: Vec<u16>,
     demand: Demand,
@@ -60,9 +67,25 @@ pub(crate) struct Consumed {
 }
 
 impl BufRing {
-    /// Registers a ring with one entry per pool buffer under group id `bgid`, and fills it.
-    pub(crate) fn register(ring: &IoUring, pool: &BufPool, bgid: u16) -> io::Result<BufRing> {
+    /// Registers a ring with one entry per pool buffer under group id `bgid`, and fills it;
+    /// the pool's buffer `b` is published as id `first_bid + b`.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if the ids would pass 65535; the registration's error.
+    pub(crate) fn register(
+        ring: &IoUring,
+        pool: &BufPool,
+        bgid: u16,
+        first_bid: u16,
+    ) -> io::Result<BufRing> {
         let entries = pool.count();
+        if u32::from(first_bid) + u32::from(entries) > 1 << 16 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "buffer ids past 65535",
+            ));
+        }
         let mem = Mmap::new(entries as usize * std::mem::size_of::<BufRingEntry>())?;
         // SAFETY: `mem` is page-aligned, zeroed and large enough for `entries` descriptors,
         // and it outlives the registration: `unregister` runs before drop (see Drop below).
@@ -76,6 +99,7 @@ impl BufRing {
             tail: 0,
             head: 0,
             bgid,
+            first_bid,
             // Popped from the end: buffer 0 goes out first.
             spare: (0..entries).rev().collect(),
             demand: Demand::new(u32::from(entries)),
@@ -120,6 +144,12 @@ impl BufRing {
         self.bgid
     }
 
+    /// Whether the buffer id a completion reports is one of this ring's.
+    pub(crate) fn holds(&self, bid: u16) -> bool {
+        bid.checked_sub(self.first_bid)
+            .is_some_and(|b| b < self.entries)
+    }
+
     /// Writes buffer `bid`'s descriptor at the local tail; visible to the kernel after
     /// [`publish`](Self::publish).
     fn push(&mut self, pool: &BufPool, bid: u16) {
@@ -137,7 +167,7 @@ impl BufRing {
             let entry = &mut *self.mem.as_ptr().cast::<BufRingEntry>().add(idx);
             entry.set_addr(pool.buf_ptr(bid) as u64);
             entry.set_len(pool.size());
-            entry.set_bid(bid);
+            entry.set_bid(self.first_bid + bid);
         }
         self.tail = self.tail.wrapping_add(1);
     }
@@ -207,11 +237,12 @@ impl BufRing {
     }
 
     /// Takes the descriptor at the head, which a completion consumed ([`consume`]): the
-    /// buffer's id and the length the kernel filled it up to at most.
+    /// buffer's id in the pool and the length the kernel filled it up to at most.
     ///
     /// [`consume`]: Self::consume
     pub(crate) fn take_head(&mut self) -> (u16, u32) {
-        let (bid, len) = self.descriptor(0);
+        let (published_as, len) = self.descriptor(0);
+        let bid = published_as.wrapping_sub(self.first_bid);
         self.in_ring[usize::from(bid)] = false;
         self.head = self.head.wrapping_add(1);
         (bid, len)
@@ -286,7 +317,7 @@ mod tests {
     fn setup() -> (IoUring, std::rc::Rc<BufPool>, BufRing) {
         let ring = IoUring::new(8).expect("io_uring");
         let pool = BufPool::new(8, 64).unwrap();
-        let buf_ring = BufRing::register(&ring, &pool, 0).expect("PBUF_RING");
+        let buf_ring = BufRing::register(&ring, &pool, 0, 0).expect("PBUF_RING");
         (ring, pool, buf_ring)
     }
 
@@ -361,6 +392,32 @@ mod tests {
         ));
         assert_eq!(r.published(), before - 1, "nothing taken on an error");
         r.unregister(&ring).unwrap();
+    }
+
+    #[test]
+    fn a_second_ring_publishes_its_buffers_past_the_firsts() {
+        let ring = IoUring::new(8).expect("io_uring");
+        let (small, large) = (BufPool::new(8, 64).unwrap(), BufPool::new(4, 256).unwrap());
+        let first = BufRing::register(&ring, &small, 0, 0).unwrap();
+        let mut second = BufRing::register(&ring, &large, 1, 8).unwrap();
+        assert!(
+            second
+                .descriptors(0)
+                .all(|(bid, len)| (8..12).contains(&bid) && len == 256)
+        );
+        assert!((0..8).all(|b| first.holds(b) && !second.holds(b)));
+        assert!((8..12).all(|b| second.holds(b) && !first.holds(b)));
+        assert!(!second.holds(12));
+        // A completion names the published id; the chunk is made of the pool's own buffer.
+        assert_eq!(second.consume(8, 300).unwrap().buffers, 2);
+        assert_eq!(
+            [second.take_head(), second.take_head()],
+            [(0, 256), (1, 256)]
+        );
+        // Ids past 65535 are refused.
+        assert!(BufRing::register(&ring, &large, 2, u16::MAX - 2).is_err());
+        first.unregister(&ring).unwrap();
+        second.unregister(&ring).unwrap();
     }
 
     #[test]

@@ -1,6 +1,13 @@
 //! The io_uring driver: multishot accept, multishot receive from a provided-buffer ring,
 //! send/sendmsg with MSG_NOSIGNAL, and an eventfd read kept armed for cross-thread wakes.
 //! One ring per core, created, driven and dropped on that core's thread.
+//!
+//! Receives take buffers from one of two groups: the core's pool, and (when configured) a
+//! pool of fewer, larger buffers for connections that stream ([`Op::RecvMulti`]'s hint).
+//! A 64 KiB burst then lands in 4 buffers, not 16: the kernel copies it with fewer iovec
+//! segments and the process hands over, queues and echoes 4 chunks, not 16 (the peers read
+//! into one 16 or 64 KiB buffer). Small messages stay in small buffers, so thousands of
+//! connections with a message each do not pin the large ones.
 
 mod buf_ring;
 mod probe;
@@ -26,8 +33,10 @@ use buf_ring::BufRing;
 pub(crate) use probe::SetupMode;
 use wake::EventFd;
 
-/// Buffer group id of the core's receive pool (one group per ring).
+/// Buffer group id of the core's receive pool.
 const BGID: u16 = 0;
+/// Buffer group id of the pool for streaming connections.
+const STREAM_BGID: u16 = 1;
 /// The token of the eventfd read.
 const WAKE_TOKEN: Token = Token(OpKind::Internal as u64);
 /// The token of an ASYNC_CANCEL's own CQE: not reported (a cancel produces no completion,
@@ -40,8 +49,10 @@ const RING_WAKE_TOKEN: Token = Token((2 << 8) | OpKind::Internal as u64);
 pub(crate) struct UringDriver {
     // Field order is drop order: the ring (its fd) goes before the memory it may point into.
     ring: IoUring,
-    buf_ring: BufRing,
-    pool: Rc<BufPool>,
+    /// The core's receive pool and its ring.
+    group: Group,
+    /// Larger buffers for streaming connections, if any.
+    stream: Option<Group>,
     wake: Arc<EventFd>,
     /// The eventfd read's target; boxed so its address is stable while the read is in flight.
     wake_buf: Box<u64>,
@@ -64,27 +75,16 @@ pub(crate) struct UringDriver {
     leak: bool,
 }
 
-impl UringDriver {
-    /// Sets up a ring of `entries` SQEs over `pool`'s buffers; multishot receives end after
-    /// `recv_limit` bytes (0: no limit) where the kernel can do that.
-    ///
-    /// # Errors
-    ///
-    /// The ring's setup and probe errors; `InvalidInput` if another driver has claimed
-    /// `pool` ([`BufPool::claim`]).
-    pub(crate) fn new(entries: u32, recv_limit: u32, pool: Rc<BufPool>) -> io::Result<Self> {
-        // Multishot receives produce CQEs without new SQEs: size the CQ well beyond the SQ
-        // (liburing's echo server uses 8x) so bursts don't overflow it.
-        let cq_entries = (entries * 8).max(u32::from(pool.count()) * 2).min(1 << 16);
-        let (mut ring, mode) = probe::setup(entries, cq_entries)?;
-        let msg_ring = probe::check(&ring, mode)?;
-        let bundle = ring.params().is_feature_recvsend_bundle();
-        // Everything that can fail without kernel state comes before the buffer ring is
-        // registered: once it is, only Drop may end the registration.
-        let wake = Arc::new(EventFd::new()?);
-        // The kernel reads into the pool's buffers from now on: no other driver may.
-        pool.claim()?;
-        let buf_ring = BufRing::register(&ring, &pool, BGID).map_err(|e| {
+/// A buffer group: a pool and the registered ring that offers its buffers to receives.
+struct Group {
+    ring: BufRing,
+    pool: Rc<BufPool>,
+}
+
+impl Group {
+    /// Registers `pool` as buffer group `bgid`, its buffers published from id `first_bid`.
+    fn register(ring: &IoUring, pool: Rc<BufPool>, bgid: u16, first_bid: u16) -> io::Result<Self> {
+        let buf_ring = BufRing::register(ring, &pool, bgid, first_bid).map_err(|e| {
             if e.raw_os_error() == Some(libc::EINVAL) {
                 io::Error::new(
                     io::ErrorKind::Unsupported,
@@ -94,6 +94,50 @@ impl UringDriver {
                 e
             }
         })?;
+        Ok(Group {
+            ring: buf_ring,
+            pool,
+        })
+    }
+}
+
+impl UringDriver {
+    /// Sets up a ring of `entries` SQEs over `pool`'s buffers, and `stream`'s for streaming
+    /// connections; multishot receives end after `recv_limit` bytes (0: no limit) where the
+    /// kernel can do that.
+    ///
+    /// # Errors
+    ///
+    /// The ring's setup and probe errors; `InvalidInput` if another driver has claimed
+    /// `pool` or `stream` ([`BufPool::claim`]).
+    pub(crate) fn new(
+        entries: u32,
+        recv_limit: u32,
+        pool: Rc<BufPool>,
+        stream: Option<Rc<BufPool>>,
+    ) -> io::Result<Self> {
+        // Multishot receives produce CQEs without new SQEs: size the CQ well beyond the SQ
+        // (liburing's echo server uses 8x) so bursts don't overflow it.
+        let cq_entries = (entries * 8).max(u32::from(pool.count()) * 2).min(1 << 16);
+        let (mut ring, mode) = probe::setup(entries, cq_entries)?;
+        let msg_ring = probe::check(&ring, mode)?;
+        let bundle = ring.params().is_feature_recvsend_bundle();
+        // Everything that can fail without kernel state comes before the buffer ring is
+        // registered: once it is, only Drop may end the registration.
+        let wake = Arc::new(EventFd::new()?);
+        // The kernel reads into the pools' buffers from now on: no other driver may.
+        pool.claim()?;
+        if let Some(stream) = &stream {
+            stream.claim()?;
+        }
+        let first_stream_bid = pool.count();
+        let group = Group::register(&ring, pool, BGID, 0)?;
+        // The large buffers are an optimisation: without them, every receive uses the pool.
+        let stream = stream.and_then(|pool| {
+            Group::register(&ring, pool, STREAM_BGID, first_stream_bid)
+                .inspect_err(|e| tracing::warn!("no buffers for streaming connections: {e}"))
+                .ok()
+        });
         let recv_mode = if recv_limit > 0 {
             recv_limit::Mode::probe(&mut ring, BGID)
         } else {
@@ -101,8 +145,8 @@ impl UringDriver {
         };
         let mut driver = UringDriver {
             ring,
-            buf_ring,
-            pool,
+            group,
+            stream,
             wake,
             wake_buf: Box::new(0),
             wake_armed: false,
@@ -127,6 +171,15 @@ impl UringDriver {
     /// How receives are limited, and to how many bytes.
     pub(crate) fn recv_limit(&self) -> (recv_limit::Mode, u32) {
         (self.recv_mode, self.recv_limit)
+    }
+
+    /// The buffer group a multishot receive selects from: the streaming connections' while
+    /// they have buffers to spare, else the pool's.
+    fn recv_group(&self, streaming: bool) -> u16 {
+        match &self.stream {
+            Some(g) if streaming && !g.pool.under_pressure() => g.ring.bgid(),
+            _ => self.group.ring.bgid(),
+        }
     }
 
     /// Queues an SQE; when the SQ is full it waits in `backlog` for the next park.
@@ -236,11 +289,16 @@ impl UringDriver {
                 result,
                 more,
             };
-            if let Err(what) = split_receive(&mut self.buf_ring, &self.pool, receive, out) {
+            // The buffer id tells the group: the groups' ids do not overlap.
+            let group = match &mut self.stream {
+                Some(stream) if stream.ring.holds(first) => stream,
+                _ => &mut self.group,
+            };
+            if let Err(what) = split_receive(&mut group.ring, &group.pool, receive, out) {
                 // One buffer per completion needs no bookkeeping beyond the reported id:
                 // receives armed from now on take no bundles (those in flight keep theirs).
                 tracing::error!(
-                    lost = self.buf_ring.lost(),
+                    lost = group.ring.lost(),
                     "io_uring buffer ring out of step with the kernel ({what}); bundles off"
                 );
                 self.bundle = false;
@@ -335,9 +393,13 @@ impl Driver for UringDriver {
                 .flags(libc::SOCK_CLOEXEC)
                 .build()
                 .user_data(token.0),
-            Op::RecvMulti { fd, token } => recv_limit::recv_sqe(
+            Op::RecvMulti {
                 fd,
-                self.buf_ring.bgid(),
+                token,
+                streaming,
+            } => recv_limit::recv_sqe(
+                fd,
+                self.recv_group(streaming),
                 self.bundle,
                 self.recv_mode,
                 self.recv_limit,
@@ -345,7 +407,7 @@ impl Driver for UringDriver {
             .user_data(token.0),
             // Buffer select: the kernel picks the buffer, `len` 0 takes its whole size.
             Op::RecvOnce { fd, token } => opcode::Recv::new(Fd(fd), std::ptr::null_mut(), 0)
-                .buf_group(self.buf_ring.bgid())
+                .buf_group(self.group.ring.bgid())
                 .build()
                 .flags(io_uring::squeue::Flags::BUFFER_SELECT)
                 .user_data(token.0),
@@ -388,7 +450,11 @@ impl Driver for UringDriver {
     }
 
     fn recycle(&mut self, starving: bool) -> usize {
-        self.buf_ring.refill(&self.pool, starving)
+        let stream = match &mut self.stream {
+            Some(g) => g.ring.refill(&g.pool, starving),
+            None => 0,
+        };
+        self.group.ring.refill(&self.group.pool, starving) + stream
     }
 
     fn park(&mut self, wait: Wait, out: &mut Vec<Completion>) -> io::Result<()> {
@@ -461,12 +527,17 @@ impl Drop for UringDriver {
             tracing::error!("io_uring teardown: ops still in flight; leaking their memory");
             let wake_buf = std::mem::replace(&mut self.wake_buf, Box::new(0));
             std::mem::forget(wake_buf);
-            // The pool's memory is kept alive by leaking one reference to it.
-            std::mem::forget(self.pool.clone());
+            // The pools' memory is kept alive by leaking one reference to each.
+            std::mem::forget(self.group.pool.clone());
+            if let Some(g) = &self.stream {
+                std::mem::forget(g.pool.clone());
+            }
             return;
         }
-        if let Err(e) = self.buf_ring.unregister(&self.ring) {
-            tracing::warn!("unregistering the buffer ring: {e}");
+        for g in std::iter::once(&self.group).chain(&self.stream) {
+            if let Err(e) = g.ring.unregister(&self.ring) {
+                tracing::warn!("unregistering a buffer ring: {e}");
+            }
         }
     }
 }

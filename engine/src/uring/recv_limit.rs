@@ -153,7 +153,7 @@ mod tests {
     fn this_kernel_is_probed() {
         let mut ring = IoUring::new(8).expect("io_uring");
         let pool = crate::buf::BufPool::new(8, 64).unwrap();
-        let buf_ring = super::super::buf_ring::BufRing::register(&ring, &pool, 0).unwrap();
+        let buf_ring = super::super::buf_ring::BufRing::register(&ring, &pool, 0, 0).unwrap();
         let mode = Mode::probe(&mut ring, 0);
         // Whatever the kernel, a mode is chosen; Off only when asked for.
         if std::env::var_os("CORENET_URING_RECV_LIMIT").is_none() {

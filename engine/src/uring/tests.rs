@@ -11,7 +11,83 @@ use crate::buf::BufPool;
 /// no receive limit.
 fn uring(count: u16, size: u32) -> io::Result<UringDriver> {
     let pool: Rc<BufPool> = BufPool::new(count, size)?;
-    UringDriver::new(64, 0, pool)
+    UringDriver::new(64, 0, pool, None)
 }
 
 crate::contract_tests!(uring);
+
+mod stream_buffers {
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsRawFd;
+
+    use super::*;
+    use crate::backend::contract::{bytes, has_final, make, park_until};
+    use crate::backend::{Completion, Driver, Op, OpKind, Token};
+
+    /// A connected loopback pair: the peer and the nonblocking socket the driver reads.
+    fn pair() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (sock, _) = l.accept().unwrap();
+        sock.set_nonblocking(true).unwrap();
+        (peer, sock)
+    }
+
+    /// Receives `len` bytes the peer sends at once on a new connection, with the streaming
+    /// hint `streaming`; returns the completions (their chunks alive) once all arrived.
+    fn receive(d: &mut UringDriver, slot: usize, len: usize, streaming: bool) -> Vec<Completion> {
+        let (mut peer, sock) = pair();
+        let sent: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        peer.write_all(&sent).unwrap();
+        let token = Token::new(OpKind::Recv, slot);
+        let op = Op::RecvMulti {
+            fd: sock.as_raw_fd(),
+            token,
+            streaming,
+        };
+        // SAFETY: no pointer; `sock` stays open until the receive's final completion below.
+        unsafe { d.push(op) };
+        let mut out = Vec::new();
+        park_until(d, &mut out, |o| bytes(o).len() >= len);
+        assert_eq!(bytes(&out), sent, "the bytes, in order");
+        // SAFETY: a cancel carries no pointer and no descriptor.
+        unsafe { d.push(Op::Cancel { target: token }) };
+        park_until(d, &mut out, has_final(token));
+        out
+    }
+
+    fn largest_chunk(out: &[Completion]) -> usize {
+        out.iter()
+            .filter_map(|c| c.chunk.as_ref())
+            .map(|c| c.len())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// A receive with the streaming hint takes the larger buffers while they last, one
+    /// without takes the pool's, and a streaming receive goes back to the pool's once the
+    /// larger ones are short: no chunk from the pool is ever larger than its buffers.
+    #[test]
+    fn a_streaming_receive_takes_the_larger_buffers_while_they_last() {
+        let pool = BufPool::new(64, 1024).unwrap();
+        let stream = BufPool::new(4, 8192).unwrap();
+        let new = |_, _| UringDriver::new(64, 0, pool.clone(), Some(stream.clone()));
+        let Some(mut d) = make(new, 0, 0) else {
+            return;
+        };
+        let plain = receive(&mut d, 1, 16 * 1024, false);
+        assert!(largest_chunk(&plain) <= 1024, "{plain:?}");
+        let streamed = receive(&mut d, 2, 16 * 1024, true);
+        assert!(largest_chunk(&streamed) > 1024, "{streamed:?}");
+        // Four 8 KiB chunks held: more than three quarters, the stream pool is short.
+        let more = receive(&mut d, 3, 16 * 1024, true);
+        assert!(largest_chunk(&more) > 1024, "{more:?}");
+        let _held = (streamed, more);
+        let fallback = receive(&mut d, 4, 16 * 1024, true);
+        assert!(largest_chunk(&fallback) <= 1024, "{fallback:?}");
+        drop(plain);
+        // Each chunk went back to its own pool: the rings take them again.
+        assert!(d.recycle(false) > 0);
+    }
+}
