@@ -87,9 +87,9 @@ const IN_FLIGHT: u64 = 64 * 1024;
 const PER_CONN: u64 = RX_CAP_BYTES + WRITE_HIGH_WATER + IN_FLIGHT;
 /// One core's receive buffer pool, touched only as used (8 MiB).
 const RECV_POOL: u64 = BUFFER_COUNT * BUFFER_SIZE;
-/// One core's buffers for streaming connections (io_uring, `Builder::stream_buffers`): a
-/// quarter as many, four times as large (8 MiB), touched only as used.
-const STREAM_POOL: u64 = (BUFFER_COUNT / 4) * (BUFFER_SIZE * 4);
+/// One core's buffers for streaming connections (io_uring, `Builder::stream_buffers`): an
+/// eighth as many, four times as large (4 MiB), touched only as used.
+const STREAM_POOL: u64 = (BUFFER_COUNT / 8) * (BUFFER_SIZE * 4);
 /// One core's pool of recycled send buffers: 256 kept of 16 KiB each (4 MiB).
 const WRITE_POOL: u64 = 256 * 16 * 1024;
 /// The allocator's fragmentation and free lists, the task and connection tables (16 MiB).

@@ -83,8 +83,8 @@ impl Builder {
     }
 
     /// Whether connections that stream receive into larger buffers (default on; io_uring
-    /// only): a quarter as many as [`buffer_count`](Self::buffer_count), four times
-    /// [`buffer_size`](Self::buffer_size) each (512 x 16 KiB by default, 8 MiB more per core,
+    /// only): an eighth as many as [`buffer_count`](Self::buffer_count), four times
+    /// [`buffer_size`](Self::buffer_size) each (256 x 16 KiB by default, 4 MiB more per core,
     /// touched only as used). A connection streams once a receive fills a buffer at once;
     /// a 64 KiB burst then takes 4 buffers, not 16 (docs/architecture.md, "The receive
     /// path"). Off: every receive uses the pool.
@@ -97,7 +97,7 @@ impl Builder {
     pub(crate) fn stream_pool(&self) -> Option<(u16, u32)> {
         let size = self.buffer_size.checked_mul(4)?;
         self.stream_buffers
-            .then_some(((self.buffer_count / 4).max(1), size))
+            .then_some(((self.buffer_count / 8).max(1), size))
     }
 
     /// Received chunks queued per connection before its receive is paused (default 16).

@@ -174,10 +174,12 @@ impl UringDriver {
     }
 
     /// The buffer group a multishot receive selects from: the streaming connections' while
-    /// they have buffers to spare, else the pool's.
+    /// they have buffers to spare, else the pool's. "To spare": not under pressure, and at
+    /// least one free (a pool of one buffer is never under pressure; a receive armed on it
+    /// while its reader holds that buffer would end with ENOBUFS every time it is re-armed).
     fn recv_group(&self, streaming: bool) -> u16 {
         match &self.stream {
-            Some(g) if streaming && !g.pool.under_pressure() => g.ring.bgid(),
+            Some(g) if streaming && g.pool.free() > 0 && !g.pool.under_pressure() => g.ring.bgid(),
             _ => self.group.ring.bgid(),
         }
     }

@@ -90,4 +90,21 @@ mod stream_buffers {
         // Each chunk went back to its own pool: the rings take them again.
         assert!(d.recycle(false) > 0);
     }
+
+    /// A stream pool of one buffer, held by a reader: streaming receives use the pool's
+    /// buffers (with the one buffer taken they would end with ENOBUFS, however often armed).
+    #[test]
+    fn a_streaming_receive_skips_a_stream_pool_with_no_free_buffer() {
+        let pool = BufPool::new(64, 1024).unwrap();
+        let stream = BufPool::new(1, 8192).unwrap();
+        let new = |_, _| UringDriver::new(64, 0, pool.clone(), Some(stream.clone()));
+        let Some(mut d) = make(new, 0, 0) else {
+            return;
+        };
+        let held = receive(&mut d, 1, 8 * 1024, true);
+        assert_eq!(largest_chunk(&held), 8 * 1024, "{held:?}");
+        let next = receive(&mut d, 2, 8 * 1024, true);
+        assert!(largest_chunk(&next) <= 1024, "{next:?}");
+        drop(held);
+    }
 }
