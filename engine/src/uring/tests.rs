@@ -65,15 +65,22 @@ mod stream_buffers {
             .unwrap_or(0)
     }
 
+    /// A driver over a pool of 64 x 1 KiB and a stream pool of `count` x 8 KiB, or `None`
+    /// where io_uring is missing.
+    fn with_stream_pool(count: u16) -> Option<UringDriver> {
+        let new = |_, _| {
+            let stream = BufPool::new(count, 8192)?;
+            UringDriver::new(64, 0, BufPool::new(64, 1024)?, Some(stream))
+        };
+        make(new, 0, 0)
+    }
+
     /// A receive with the streaming hint takes the larger buffers while they last, one
     /// without takes the pool's, and a streaming receive goes back to the pool's once the
     /// larger ones are short: no chunk from the pool is ever larger than its buffers.
     #[test]
     fn a_streaming_receive_takes_the_larger_buffers_while_they_last() {
-        let pool = BufPool::new(64, 1024).unwrap();
-        let stream = BufPool::new(4, 8192).unwrap();
-        let new = |_, _| UringDriver::new(64, 0, pool.clone(), Some(stream.clone()));
-        let Some(mut d) = make(new, 0, 0) else {
+        let Some(mut d) = with_stream_pool(4) else {
             return;
         };
         let plain = receive(&mut d, 1, 16 * 1024, false);
@@ -95,10 +102,7 @@ mod stream_buffers {
     /// buffers (with the one buffer taken they would end with ENOBUFS, however often armed).
     #[test]
     fn a_streaming_receive_skips_a_stream_pool_with_no_free_buffer() {
-        let pool = BufPool::new(64, 1024).unwrap();
-        let stream = BufPool::new(1, 8192).unwrap();
-        let new = |_, _| UringDriver::new(64, 0, pool.clone(), Some(stream.clone()));
-        let Some(mut d) = make(new, 0, 0) else {
+        let Some(mut d) = with_stream_pool(1) else {
             return;
         };
         let held = receive(&mut d, 1, 8 * 1024, true);
