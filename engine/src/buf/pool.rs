@@ -155,9 +155,11 @@ impl BufPool {
         (u32::from(self.count) - self.budget) as u16
     }
 
-    /// Whether so many chunks are alive that new hand-overs should copy.
+    /// Whether so many chunks are alive that new hand-overs should copy: more than three
+    /// quarters of the buffers, or all of them (a pool of one buffer has a budget of one).
     pub(crate) fn under_pressure(&self) -> bool {
-        self.alive.get() > self.budget
+        let alive = self.alive.get();
+        alive > self.budget || alive >= u32::from(self.count)
     }
 
     /// Chunks alive now.
@@ -221,6 +223,16 @@ mod tests {
         let more = unsafe { pool.chunk(6, 0) };
         assert!(pool.under_pressure());
         drop((held, more));
+        assert!(!pool.under_pressure());
+    }
+
+    #[test]
+    fn a_pool_of_one_buffer_is_under_pressure_while_it_is_held() {
+        let pool = BufPool::new(1, 16).unwrap();
+        // SAFETY: no kernel writes into this pool; the buffer is wrapped once.
+        let held = unsafe { pool.chunk(0, 0) };
+        assert!(pool.under_pressure());
+        drop(held);
         assert!(!pool.under_pressure());
     }
 }

@@ -174,14 +174,18 @@ impl UringDriver {
     }
 
     /// The buffer group a multishot receive selects from: the streaming connections' while
-    /// they have buffers to spare, else the pool's. "To spare": not under pressure, and at
-    /// least one free (a pool of one buffer is never under pressure; a receive armed on it
-    /// while its reader holds that buffer would end with ENOBUFS every time it is re-armed).
+    /// their pool is not under pressure (which includes having no free buffer: a receive
+    /// armed on it then would end with ENOBUFS every time it is re-armed), else the pool's.
     fn recv_group(&self, streaming: bool) -> u16 {
         match &self.stream {
-            Some(g) if streaming && g.pool.free() > 0 && !g.pool.under_pressure() => g.ring.bgid(),
+            Some(g) if streaming && !g.pool.under_pressure() => g.ring.bgid(),
             _ => self.group.ring.bgid(),
         }
+    }
+
+    /// The buffer groups: the pool's, then the streaming connections' if any.
+    fn groups(&self) -> impl Iterator<Item = &Group> {
+        std::iter::once(&self.group).chain(&self.stream)
     }
 
     /// Queues an SQE; when the SQ is full it waits in `backlog` for the next park.
@@ -452,11 +456,10 @@ impl Driver for UringDriver {
     }
 
     fn recycle(&mut self, starving: bool) -> usize {
-        let stream = match &mut self.stream {
-            Some(g) => g.ring.refill(&g.pool, starving),
-            None => 0,
-        };
-        self.group.ring.refill(&self.group.pool, starving) + stream
+        std::iter::once(&mut self.group)
+            .chain(&mut self.stream)
+            .map(|g| g.ring.refill(&g.pool, starving))
+            .sum()
     }
 
     fn park(&mut self, wait: Wait, out: &mut Vec<Completion>) -> io::Result<()> {
@@ -530,13 +533,12 @@ impl Drop for UringDriver {
             let wake_buf = std::mem::replace(&mut self.wake_buf, Box::new(0));
             std::mem::forget(wake_buf);
             // The pools' memory is kept alive by leaking one reference to each.
-            std::mem::forget(self.group.pool.clone());
-            if let Some(g) = &self.stream {
+            for g in self.groups() {
                 std::mem::forget(g.pool.clone());
             }
             return;
         }
-        for g in std::iter::once(&self.group).chain(&self.stream) {
+        for g in self.groups() {
             if let Err(e) = g.ring.unregister(&self.ring) {
                 tracing::warn!("unregistering a buffer ring: {e}");
             }
