@@ -3,7 +3,9 @@
 //!
 //! A pushed op waits in `pushed` until the next park, which starts it by putting it in the
 //! ready list: an op is tried at once, because on an edge-triggered poller a descriptor that
-//! is already readable raises no new event. An attempt that would block registers the
+//! is already readable raises no new event. A send on a descriptor the loop already knows is
+//! tried as it starts (`Platform::send_now`), and only one that would block becomes a pending
+//! op. An attempt that would block registers the
 //! descriptor for the readiness it needs and waits for the event; an attempt that used up its
 //! share of the park is carried to the next park, which then polls without blocking. A park
 //! that has work in hand (ops started or carried) polls only if the one before it did not:
@@ -173,7 +175,16 @@ impl<P: Platform> Readiness<P> {
                 Op::RecvMulti { fd, token, .. } | Op::RecvOnce { fd, token } => {
                     self.start(fd, token, Kind::Recv, out)
                 }
-                Op::Send { fd, msg, token } => self.start(fd, token, Kind::Send { msg }, out),
+                Op::Send { fd, msg, token } => {
+                    // Most sends go through at once: such a send needs no pending op (no
+                    // slab entry, no token map, no ready list), only its completion.
+                    // SAFETY: the reactor keeps the send slot and its buffers valid until this
+                    // op's final completion (contract guarantee 2), which has not come yet.
+                    match unsafe { self.os.send_now(fd, msg) } {
+                        Some(result) => out.push(final_completion(token, result)),
+                        None => self.start(fd, token, Kind::Send { msg }, out),
+                    }
+                }
                 // Not served (`watches_hangup` is false): the reactor never pushes it.
                 Op::PollHangup { token, .. } => out.push(final_completion(token, -P::ENOTSUP)),
                 Op::Connect { fd, addr, token } => {

@@ -171,6 +171,20 @@ pub(crate) trait Platform: Default + fmt::Debug {
     /// `msg` must be valid, its buffers readable (contract guarantee 2).
     unsafe fn send(&mut self, sock: RawSock, msg: *const SendSlot) -> Step;
 
+    /// Sends at once, outside the op bookkeeping, when that needs nothing the op's start
+    /// would do: `Some(result)` if the send ended (bytes sent, or an error), `None` to start
+    /// the op the usual way (`sock` not known yet, its writer place taken, the platform
+    /// needing its own object for the call, or the send would block). The default never
+    /// sends.
+    ///
+    /// # Safety
+    ///
+    /// As for [`send`](Self::send).
+    unsafe fn send_now(&mut self, sock: RawSock, msg: *const SendSlot) -> Option<i32> {
+        let _ = (sock, msg);
+        None
+    }
+
     /// Starts a connect, or (once `started`) reads its outcome after `sock` turned writable.
     ///
     /// # Safety

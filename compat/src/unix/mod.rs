@@ -96,6 +96,19 @@ impl Platform for Unix {
         unsafe { ops::send(fd, msg) }
     }
 
+    unsafe fn send_now(&mut self, fd: RawFd, msg: *const SendSlot) -> Option<i32> {
+        // A descriptor with a pending op has been prepared (`attach`), and with no pending
+        // writer this send cannot overtake another.
+        if !self.fds.writer_free(fd) {
+            return None;
+        }
+        // SAFETY: the caller guarantees the slot (this method's contract).
+        match unsafe { ops::send(fd, msg) } {
+            Step::Final(result) => Some(result),
+            Step::Wait(_) | Step::Again => None,
+        }
+    }
+
     unsafe fn connect(
         &mut self,
         fd: RawFd,

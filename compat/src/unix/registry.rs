@@ -94,6 +94,13 @@ impl Registrations {
         Ok(fresh)
     }
 
+    /// Whether `fd` has a pending op (so it has been prepared) but no pending writer.
+    pub(crate) fn writer_free(&mut self, fd: RawFd) -> bool {
+        self.fds
+            .get_mut(fd)
+            .is_some_and(|entry| entry.places.writer.is_none())
+    }
+
     /// Empties `fd`'s `role` place; when no op is left, deregisters `fd` and forgets it.
     pub(crate) fn detach(&mut self, registry: &Registry, fd: RawFd, role: Role) {
         let Some(entry) = self.fds.get_mut(fd) else {

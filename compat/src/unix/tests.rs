@@ -2,7 +2,7 @@
 //! `readiness::testing`), walked on one driver over loopback TCP: the per-park buffer budget,
 //! idle sockets with an empty pool, the per-park read share, reads of a streaming peer, polls
 //! on a busy core, a forgotten descriptor, accepts on a blocking listener, a second reader
-//! refused.
+//! refused, sends made as they start.
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -10,7 +10,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use corenet_engine::driver::contract::bytes;
-use corenet_engine::driver::{BufPool, Completion, Driver, Op, OpKind, Token, Wait};
+use corenet_engine::driver::{BufPool, Completion, Driver, Op, OpKind, SendSlot, Token, Wait};
 
 use crate::CompatDriver;
 use crate::readiness::testing::{self, LIMIT, has_final, pair, park_until, recv_token};
@@ -276,4 +276,77 @@ fn a_second_reader_on_one_descriptor_is_refused_without_harm() {
     assert!(out.iter().all(|c| c.token == a));
     cancel(&mut d, a);
     park_until(&mut d, &mut out, has_final(a));
+}
+
+/// Pushes a send of `data` from `slot` on `sock`, then a cancel of it, in one batch.
+///
+/// # Safety
+///
+/// `data` and `slot` stay valid and unmoved until the send's final completion.
+unsafe fn push_send_and_cancel(
+    d: &mut CompatDriver,
+    sock: &TcpStream,
+    data: &[u8],
+    slot: &mut SendSlot,
+    token: Token,
+) {
+    // SAFETY: the caller keeps `data` until the final completion.
+    unsafe { slot.set(std::iter::once(data)) };
+    let op = Op::Send {
+        fd: sock.as_raw_fd(),
+        msg: slot,
+        token,
+    };
+    // SAFETY: the caller keeps `slot` and `data` put; `sock` outlives the send.
+    unsafe { d.push(op) };
+    cancel(d, token);
+}
+
+#[test]
+fn a_send_beside_a_pending_receive_goes_out_as_it_starts() {
+    // The receive makes the descriptor known, so the send is made as it is started: the
+    // cancel pushed right behind it finds it ended, and the bytes are out.
+    let (mut peer, sock) = pair();
+    let mut d = driver(4, 64);
+    // SAFETY: the socket, created before the driver, outlives it.
+    unsafe { push_recv(&mut d, &sock, recv_token(3)) };
+    let mut out = Vec::new();
+    d.park(Wait::Poll, &mut out).unwrap();
+    assert!(out.is_empty(), "{out:?}");
+    let (data, mut slot) = (*b"hello", SendSlot::new_boxed());
+    let st = Token::new(OpKind::Send, 3);
+    // SAFETY: `data` and `slot` outlive the park that ends the send.
+    unsafe { push_send_and_cancel(&mut d, &sock, &data, &mut slot, st) };
+    park_until(&mut d, &mut out, has_final(st));
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].result, 5, "sent, not cancelled");
+    let mut got = [0u8; 5];
+    std::io::Read::read_exact(&mut peer, &mut got).unwrap();
+    assert_eq!(&got, b"hello");
+    cancel(&mut d, recv_token(3));
+    park_until(&mut d, &mut out, has_final(recv_token(3)));
+}
+
+#[test]
+fn a_send_on_a_new_descriptor_starts_as_an_op() {
+    // Nothing pending on the descriptor: the send is started the usual way (the descriptor
+    // prepared, the op tried in the park), so a cancel in the same batch still ends it unsent.
+    let (mut peer, sock) = pair();
+    let mut d = driver(4, 64);
+    let (data, mut slot) = (*b"hello", SendSlot::new_boxed());
+    let st = Token::new(OpKind::Send, 4);
+    // SAFETY: `data` and `slot` outlive the park that ends the send.
+    unsafe { push_send_and_cancel(&mut d, &sock, &data, &mut slot, st) };
+    let mut out = Vec::new();
+    park_until(&mut d, &mut out, has_final(st));
+    assert_eq!(out[0].result, -libc::ECANCELED, "{out:?}");
+    assert_eq!(d.0.descriptors(), 0, "the op's end forgot the descriptor");
+    peer.set_nonblocking(true).unwrap();
+    let mut got = [0u8; 5];
+    let read = std::io::Read::read(&mut peer, &mut got);
+    assert_eq!(
+        read.unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock,
+        "nothing was sent"
+    );
 }
