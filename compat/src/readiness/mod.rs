@@ -5,11 +5,11 @@
 //! ready list: an op is tried at once, because on an edge-triggered poller a descriptor that
 //! is already readable raises no new event. A send on a descriptor the loop already knows is
 //! tried as it starts (`Platform::send_now`), and only one that would block becomes a pending
-//! op. An attempt that would block registers the
-//! descriptor for the readiness it needs and waits for the event; an attempt that used up its
-//! share of the park is carried to the next park, which then polls without blocking. A park
-//! that has work in hand (ops started or carried) polls only if the one before it did not:
-//! on a busy core every other park polls, and a reply's send costs no poll of its own.
+//! op. An attempt that would block registers the descriptor for the readiness it needs and
+//! waits for the event; an attempt that used up its share of the park is carried to the next
+//! park, which then polls without blocking. A park that has work in hand (ops started or
+//! carried) polls only if the one before it did not: on a busy core every other park polls,
+//! and a reply's send costs no poll of its own.
 
 pub(crate) mod budget;
 pub(crate) mod op;
