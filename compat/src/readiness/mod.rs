@@ -317,7 +317,9 @@ impl<P: Platform> Readiness<P> {
                 }
             }
         }
-        ready.extend(self.carry.drain(..));
+        if !self.carry.is_empty() {
+            ready.extend(self.carry.drain(..));
+        }
         self.ready = ready;
     }
 

@@ -98,6 +98,12 @@ impl Timers {
         None
     }
 
+    /// Whether no deadline is queued (then nothing can be due: a turn skips reading the
+    /// clock).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
     /// Fires every timer due at `now`; returns how many fired.
     pub(crate) fn fire_due(&mut self, now: Instant) -> usize {
         let mut fired = 0;
