@@ -98,7 +98,7 @@ fn echo_ipv6(backend: Backend) {
 fn stress_1000_conns_tiny_ring(backend: Backend) {
     // 8 buffers of 1 KiB for 1,000 connections and a cap of 2 chunks per connection:
     // receives run dry (io_uring: ENOBUFS, re-armed as buffers return; compat: they wait a
-    // park), and hand-overs under pressure are compacted.
+    // park), and on io_uring hand-overs under pressure are compacted; every byte comes back.
     let rt = start(
         backend,
         builder(2)
@@ -121,20 +121,24 @@ fn stress_1000_conns_tiny_ring(backend: Backend) {
     let stats = rt.stats();
     let sum = |f: fn(&corenet::CoreStats) -> u64| stats.iter().map(f).sum::<u64>();
     eprintln!("{stats:?}");
-    // io_uring's receives end with ENOBUFS when the ring is empty; compat's wait a park for
-    // the buffers they lent instead (its own tests cover its ENOBUFS path).
+    // io_uring's receives end with ENOBUFS when the ring is empty, and hand-overs from a ring
+    // run dry come under pressure (compacted). Compat's receives wait a park for the buffers
+    // they lent instead and stop at the pool's reserve, so whether an echo's hand-over ever
+    // sees pressure is timing (its sends go out as they start, returning buffers at once):
+    // its own tests cover its ENOBUFS path, and `large_frame_with_tiny_ring_compacts` its
+    // compaction. No cancel-at-cap here on either: an echo reader catches up within its turn,
+    // so its receive is never paused (slow_readers_backpressure covers readers that stay
+    // behind).
     if backend == Backend::IoUring {
         assert!(
             sum(|s| s.recv_starved) > 0,
             "ENOBUFS re-arming was not exercised: {stats:?}"
         );
+        assert!(
+            sum(|s| s.compactions) > 0,
+            "compaction was not exercised: {stats:?}"
+        );
     }
-    // No cancel-at-cap here: an echo reader catches up within its turn, so its receive is
-    // never paused (slow_readers_backpressure covers readers that stay behind).
-    assert!(
-        sum(|s| s.compactions) > 0,
-        "compaction was not exercised: {stats:?}"
-    );
     assert_eq!(sum(|s| s.accepted), 1000);
 }
 
