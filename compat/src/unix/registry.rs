@@ -44,6 +44,11 @@ struct FdTable {
 }
 
 impl FdTable {
+    fn get(&self, fd: RawFd) -> Option<&Entry> {
+        let i = usize::try_from(fd).ok()?;
+        self.slots.get(i)?.as_ref()
+    }
+
     fn get_mut(&mut self, fd: RawFd) -> Option<&mut Entry> {
         let i = usize::try_from(fd).ok()?;
         self.slots.get_mut(i)?.as_mut()
@@ -95,9 +100,9 @@ impl Registrations {
     }
 
     /// Whether `fd` has a pending op (so it has been prepared) but no pending writer.
-    pub(crate) fn writer_free(&mut self, fd: RawFd) -> bool {
+    pub(crate) fn writer_free(&self, fd: RawFd) -> bool {
         self.fds
-            .get_mut(fd)
+            .get(fd)
             .is_some_and(|entry| entry.places.writer.is_none())
     }
 
