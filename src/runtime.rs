@@ -92,8 +92,9 @@ impl Builder {
         self
     }
 
-    /// Whether connections that stream receive into larger buffers (io_uring; default on): an
-    /// eighth as many as the buffer count, four times the buffer size each.
+    /// Whether connections that stream receive into larger buffers (io_uring, and compat on
+    /// Unix; default on): an eighth as many as the buffer count, four times the buffer size
+    /// each.
     pub fn stream_buffers(mut self, on: bool) -> Self {
         self.engine = self.engine.stream_buffers(on);
         self

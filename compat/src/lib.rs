@@ -76,17 +76,26 @@ use windows::Windows as Os;
 pub struct CompatDriver(Readiness<Os>);
 
 impl CompatDriver {
-    /// A driver for the core `config` describes, over that core's receive buffers. Each poll
-    /// takes up to 64 events (fewer if `config.ring_entries` is smaller): small batches keep
-    /// receives and the sends that answer them interleaved.
+    /// A driver for the core `config` describes, over that core's receive buffers and, on
+    /// Unix, the larger buffers of `config.stream_buffers` for connections that stream (a
+    /// receive that took more than a pool buffer reads into them next). Each poll takes up to 64
+    /// events (fewer if `config.ring_entries` is smaller): small batches keep receives and
+    /// the sends that answer them interleaved.
     ///
     /// # Errors
     ///
-    /// The poller's or the waker's creation error (descriptor limits); `InvalidInput` if
-    /// another driver has claimed `pool` ([`BufPool::claim`]).
+    /// The poller's or the waker's creation error (descriptor limits), the streaming buffers'
+    /// allocation error; `InvalidInput` if another driver has claimed `pool`
+    /// ([`BufPool::claim`]).
     pub fn new(config: &DriverConfig, pool: Rc<BufPool>) -> io::Result<CompatDriver> {
         let events = (config.ring_entries as usize).min(EVENTS_PER_PARK);
-        Readiness::with_events(events, pool).map(CompatDriver)
+        let stream = match config.stream_buffers {
+            Some((count, size)) if <Os as Platform>::STREAM_BUFFERS => {
+                Some(BufPool::new(count, size)?)
+            }
+            _ => None,
+        };
+        Readiness::with_events(events, pool, stream).map(CompatDriver)
     }
 
     /// A factory for `Builder::driver_factory` that gives every core a `CompatDriver`.

@@ -12,6 +12,7 @@
 //! and a reply's send costs no poll of its own.
 
 pub(crate) mod budget;
+pub(crate) mod lender;
 pub(crate) mod op;
 pub(crate) mod platform;
 #[cfg(test)]
@@ -29,7 +30,7 @@ use corenet_engine::driver::{BufPool, Completion, Op, RawSock, Token, Unpark, Wa
 use mio::{Events, Poll};
 use slab::Slab;
 
-use budget::RecvBudget;
+use lender::Lender;
 use op::{Kind, OpState};
 use platform::{Platform, RecvCtx, Step};
 use unpark::{WAKE, WakerUnpark};
@@ -50,9 +51,10 @@ pub(crate) struct Readiness<P: Platform> {
     poll: Poll,
     events: Events,
     unpark: Arc<WakerUnpark>,
-    pool: Rc<BufPool>,
-    /// Ids of the pool buffers not lent out as chunks (used last-in first-out: warm caches).
-    free: Vec<u16>,
+    /// The core's receive buffers.
+    bufs: Lender,
+    /// Larger buffers for connections that stream, if any (`Platform::STREAM_BUFFERS`).
+    stream: Option<Lender>,
     ops: Slab<OpState>,
     /// Pending ops by token, for cancels.
     by_token: foldhash::HashMap<u64, usize>,
@@ -70,24 +72,32 @@ pub(crate) struct Readiness<P: Platform> {
 }
 
 impl<P: Platform> Readiness<P> {
-    /// A driver taking up to `events` events per poll.
+    /// A driver taking up to `events` events per poll, reading into `pool`'s buffers and,
+    /// for connections that stream, `stream`'s (where the platform reads into them:
+    /// `Platform::STREAM_BUFFERS`; otherwise `stream` is left alone).
     ///
     /// # Errors
     ///
     /// The poller's or the waker's creation error (descriptor limits); `InvalidInput` if
-    /// another driver has claimed `pool` (`BufPool::claim`).
-    pub(crate) fn with_events(events: usize, pool: Rc<BufPool>) -> io::Result<Readiness<P>> {
-        // The driver reads into the pool's buffers: no other driver may.
-        pool.claim()?;
+    /// another driver has claimed `pool` or `stream` (`BufPool::claim`).
+    pub(crate) fn with_events(
+        events: usize,
+        pool: Rc<BufPool>,
+        stream: Option<Rc<BufPool>>,
+    ) -> io::Result<Readiness<P>> {
+        let bufs = Lender::new(pool)?;
+        let stream = match stream {
+            Some(pool) if P::STREAM_BUFFERS => Some(Lender::new(pool)?),
+            _ => None,
+        };
         let poll = Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), WAKE)?;
         Ok(Readiness {
             poll,
             events: Events::with_capacity(events.max(1)),
             unpark: Arc::new(WakerUnpark(waker)),
-            // Reversed so that buffer 0 goes out first.
-            free: (0..pool.count()).rev().collect(),
-            pool,
+            bufs,
+            stream,
             ops: Slab::new(),
             by_token: foldhash::HashMap::default(),
             os: P::default(),
@@ -108,11 +118,10 @@ impl<P: Platform> Readiness<P> {
         self.pushed.push(op);
     }
 
-    /// Gives buffers returned by dropped chunks of this driver's pool back to the receive
+    /// Gives buffers returned by dropped chunks of this driver's pools back to the receive
     /// path; returns how many.
     pub(crate) fn recycle(&mut self) -> usize {
-        let free = &mut self.free;
-        self.pool.drain_returned(|bid| free.push(bid))
+        self.bufs.recycle() + self.stream.as_mut().map_or(0, Lender::recycle)
     }
 
     /// Starts the pushed ops, polls as `wait` says (without blocking when anything is ready
@@ -170,8 +179,10 @@ impl<P: Platform> Readiness<P> {
             match op {
                 Op::AcceptMulti { fd, token } => self.start(fd, token, Kind::Accept, out),
                 // Readiness-driven receives cannot miss an EOF: a one-shot is served as
-                // a multishot (the reactor follows `more`). The streaming hint is not
-                // needed: a streaming peer is read into several pool buffers per call.
+                // a multishot (the reactor follows `more`). The reactor's streaming hint,
+                // judged once per arming, is not used: a pending receive lives through many
+                // reads, and each read picks its buffers from the one before it (Unix:
+                // `unix::ops::ReadHint`).
                 Op::RecvMulti { fd, token, .. } | Op::RecvOnce { fd, token } => {
                     self.start(fd, token, Kind::Recv, out)
                 }
@@ -267,11 +278,10 @@ impl<P: Platform> Readiness<P> {
 
     /// Tries every op in the ready list once.
     fn run_ready(&mut self, out: &mut Vec<Completion>) {
-        let budget = if P::RECV_BUDGET {
-            RecvBudget::new(self.free.len(), usize::from(self.pool.reserve()))
-        } else {
-            RecvBudget::UNLIMITED
-        };
+        self.bufs.begin_park(P::RECV_BUDGET);
+        if let Some(stream) = &mut self.stream {
+            stream.begin_park(P::RECV_BUDGET);
+        }
         let mut ready = std::mem::take(&mut self.ready);
         while let Some(id) = ready.pop_front() {
             let op = &mut self.ops[id];
@@ -284,9 +294,8 @@ impl<P: Platform> Readiness<P> {
                     Kind::Accept => self.os.accept(self.poll.registry(), sock, token, out),
                     Kind::Recv => {
                         let cx = RecvCtx {
-                            pool: &self.pool,
-                            free: &mut self.free,
-                            budget,
+                            bufs: &mut self.bufs,
+                            stream: self.stream.as_mut(),
                         };
                         self.os.recv(sock, token, cx, out)
                     }
@@ -364,7 +373,11 @@ impl<P: Platform> fmt::Debug for Readiness<P> {
         f.debug_struct("CompatDriver")
             .field("pending_ops", &self.ops.len())
             .field("descriptors", &self.os.len())
-            .field("free_buffers", &self.free.len())
+            .field("free_buffers", &self.bufs.free())
+            .field(
+                "free_stream_buffers",
+                &self.stream.as_ref().map(Lender::free),
+            )
             .field("ready", &self.ready.len())
             .finish()
     }

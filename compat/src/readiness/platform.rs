@@ -7,13 +7,12 @@
 //! every call below is monomorphised: no `dyn` on the per-event path.
 
 use std::fmt;
-use std::rc::Rc;
 
-use corenet_engine::driver::{BufPool, Completion, RawSock, SendSlot, Token};
+use corenet_engine::driver::{Completion, RawSock, SendSlot, Token};
 use mio::event::Event;
 use mio::{Interest, Registry};
 
-use super::budget::RecvBudget;
+use super::lender::Lender;
 
 /// Which of a descriptor's two op places an op takes.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -84,11 +83,10 @@ pub(crate) enum Step {
 /// What a receive attempt needs besides its op.
 pub(crate) struct RecvCtx<'a> {
     /// The core's receive buffers.
-    pub(crate) pool: &'a Rc<BufPool>,
-    /// Ids of the buffers not lent out.
-    pub(crate) free: &'a mut Vec<u16>,
-    /// How far this park may draw on the pool.
-    pub(crate) budget: RecvBudget,
+    pub(crate) bufs: &'a mut Lender,
+    /// The larger buffers for connections that stream, if the core has them (only where
+    /// [`Platform::STREAM_BUFFERS`]).
+    pub(crate) stream: Option<&'a mut Lender>,
 }
 
 /// The OS half of the readiness driver. One value per core, beside the loop's poller.
@@ -106,6 +104,10 @@ pub(crate) trait Platform: Default + fmt::Debug {
     /// Whether a park's receives stop at the pool's reserve and wait for the next park
     /// (`budget.rs`); otherwise they read until the pool runs dry and then end with ENOBUFS.
     const RECV_BUDGET: bool;
+    /// Whether receives read a streaming peer into the larger buffers of
+    /// `DriverConfig::stream_buffers` when the core has them; otherwise the driver makes
+    /// none.
+    const STREAM_BUFFERS: bool;
 
     /// Records op `id` in `sock`'s `role` place and readies `sock` for it (its mode, on
     /// Windows its mio wrapper); `accept`: the op accepts connections on a listening socket.

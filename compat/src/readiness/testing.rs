@@ -13,7 +13,19 @@ use crate::CompatDriver;
 /// A driver taking up to 256 events per poll, over a new pool of `count` buffers of `size`
 /// bytes.
 pub(crate) fn driver(count: u16, size: u32) -> io::Result<CompatDriver> {
-    Readiness::with_events(256, BufPool::new(count, size)?).map(CompatDriver)
+    Readiness::with_events(256, BufPool::new(count, size)?, None).map(CompatDriver)
+}
+
+/// As [`driver`], with a second pool of `stream.0` buffers of `stream.1` bytes for
+/// connections that stream (used where `Platform::STREAM_BUFFERS`).
+#[cfg(unix)]
+pub(crate) fn driver_with_stream(
+    count: u16,
+    size: u32,
+    stream: (u16, u32),
+) -> io::Result<CompatDriver> {
+    let stream = BufPool::new(stream.0, stream.1)?;
+    Readiness::with_events(256, BufPool::new(count, size)?, Some(stream)).map(CompatDriver)
 }
 
 /// The contract suite, on this OS's compat driver.

@@ -27,6 +27,7 @@ impl Platform for Unix {
     const ECANCELED: i32 = libc::ECANCELED;
     const ENOTSUP: i32 = libc::EOPNOTSUPP;
     const RECV_BUDGET: bool = true;
+    const STREAM_BUFFERS: bool = true;
 
     fn attach(
         &mut self,

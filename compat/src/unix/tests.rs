@@ -1,6 +1,6 @@
 //! What the compat driver does on Unix beyond the backend contract (whose suite runs in
 //! `readiness::testing`), walked on one driver over loopback TCP: the per-park buffer budget,
-//! idle sockets with an empty pool, the per-park read share, reads of a streaming peer, polls
+//! idle sockets with an empty pool, the per-park read share, reads of a streaming peer (into the larger buffers too), polls
 //! on a busy core, a forgotten descriptor, accepts on a blocking listener, a second reader
 //! refused, sends made as they start.
 
@@ -181,6 +181,45 @@ fn a_streaming_peer_is_read_into_whole_buffers_in_order() {
         d.recycle(false);
     }
     assert_eq!(got, sent);
+    let mut out = Vec::new();
+    cancel(&mut d, t);
+    park_until(&mut d, &mut out, has_final(t));
+}
+
+#[test]
+fn a_streaming_peer_reads_into_the_larger_buffers_within_the_share() {
+    // With 64-byte buffers for streaming connections beside the pool's 16-byte ones: once a
+    // read fills a pool buffer, the peer's bytes land in the larger buffers, a park still
+    // reads at most 16 pool buffers' worth, and every byte arrives once and in order.
+    let (mut peer, sock) = pair();
+    let mut d = testing::driver_with_stream(64, 16, (8, 64)).unwrap();
+    let sent: Vec<u8> = (0..3000u32).map(|i| (i * 7 % 251) as u8).collect();
+    peer.write_all(&sent).unwrap();
+    let t = recv_token(5);
+    // SAFETY: the socket, created before the driver, outlives it.
+    unsafe { push_recv(&mut d, &sock, t) };
+    let mut got = Vec::new();
+    let mut large = 0;
+    while got.len() < sent.len() {
+        let mut out = Vec::new();
+        park_until(&mut d, &mut out, |o| !o.is_empty());
+        let park = bytes(&out);
+        assert!(
+            park.len() <= 16 * 16,
+            "a park's share: {} bytes",
+            park.len()
+        );
+        assert!(out.iter().all(|c| (1..=64).contains(&c.result)));
+        large += out.iter().filter(|c| c.result > 16).count();
+        got.extend_from_slice(&park);
+        drop(out);
+        d.recycle(false);
+    }
+    assert_eq!(got, sent);
+    assert!(
+        large >= 3000 / 64 - 16,
+        "read into the larger buffers: {large} chunks"
+    );
     let mut out = Vec::new();
     cancel(&mut d, t);
     park_until(&mut d, &mut out, has_final(t));

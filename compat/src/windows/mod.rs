@@ -51,6 +51,9 @@ impl Platform for Windows {
     /// wineserver (the most likely reading; not confirmed inside Wine). Windows proper, whose
     /// AFD polls live in the kernel, has not been measured: until it is, the budget stays off.
     const RECV_BUDGET: bool = false;
+    /// Off: a Windows receive reads one buffer per call, and the larger buffers have not been
+    /// measured under Wine or on Windows.
+    const STREAM_BUFFERS: bool = false;
 
     fn attach(
         &mut self,

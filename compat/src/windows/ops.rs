@@ -81,24 +81,27 @@ pub(crate) fn recv(
     cx: RecvCtx<'_>,
     out: &mut Vec<Completion>,
 ) -> Step {
-    let size = (cx.pool.size() as usize).min(i32::MAX as usize);
+    // Windows reads into the pool's buffers only (`Platform::STREAM_BUFFERS` is off).
+    debug_assert!(cx.stream.is_none());
+    let bufs = cx.bufs;
+    let size = (bufs.pool().size() as usize).min(i32::MAX as usize);
     let stream = match source {
         Source::Stream(s) => Some(s),
         Source::Pipe(_) => None,
         _ => return Step::Final(-10038),
     };
     for _ in 0..READS_PER_PARK {
-        if cx.budget.spent(cx.free.len()) {
+        if bufs.spent() {
             return Step::Again;
         }
-        let Some(bid) = cx.free.pop() else {
+        let Some(bid) = bufs.take() else {
             // A pipe cannot be peeked through mio: end with ENOBUFS; the reactor re-arms the
             // receive when buffers come back.
             return stream.map_or(Step::Final(-ENOBUFS), starved);
         };
         // SAFETY: `bid` was free, so no chunk views it and nothing else writes into it; the
         // buffer is `size` bytes (or more) long.
-        let buf = unsafe { std::slice::from_raw_parts_mut(cx.pool.buf_ptr(bid), size) };
+        let buf = unsafe { std::slice::from_raw_parts_mut(bufs.pool().buf_ptr(bid), size) };
         let read = match (stream, source) {
             (Some(s), _) => (&*s).read(buf),
             (None, Source::Pipe(p)) => (&*p).read(buf),
@@ -106,7 +109,7 @@ pub(crate) fn recv(
         };
         match read {
             Ok(0) => {
-                cx.free.push(bid);
+                bufs.give_back(&[bid]);
                 return Step::Final(0);
             }
             Ok(n) => out.push(Completion {
@@ -116,10 +119,10 @@ pub(crate) fn recv(
                 // SAFETY: `bid` was free (no chunk views it) and the read into it is over; it
                 // is lent out now, off the free list until it comes back. `n` is at most the
                 // buffer's size.
-                chunk: Some(unsafe { cx.pool.chunk(bid, n as u32) }),
+                chunk: Some(unsafe { bufs.pool().chunk(bid, n as u32) }),
             }),
             Err(e) => {
-                cx.free.push(bid);
+                bufs.give_back(&[bid]);
                 if e.kind() != io::ErrorKind::Interrupted {
                     return failed(&e, Interest::READABLE);
                 }

@@ -82,11 +82,11 @@ impl Builder {
         self
     }
 
-    /// Whether connections that stream receive into larger buffers (default on; io_uring
-    /// only): an eighth as many as [`buffer_count`](Self::buffer_count), four times
-    /// [`buffer_size`](Self::buffer_size) each (256 x 16 KiB by default, 4 MiB more per core,
-    /// touched only as used). A connection streams once a receive fills a buffer at once;
-    /// a 64 KiB burst then takes 4 buffers, not 16 (docs/architecture.md, "The receive
+    /// Whether connections that stream receive into larger buffers (default on; io_uring,
+    /// and compat on Unix): an eighth as many as [`buffer_count`](Self::buffer_count), four
+    /// times [`buffer_size`](Self::buffer_size) each (256 x 16 KiB by default, 4 MiB more per
+    /// core, touched only as used). A connection streams once a receive fills a buffer at
+    /// once; a 64 KiB burst then takes 4 buffers, not 16 (docs/architecture.md, "The receive
     /// path"). Off: every receive uses the pool.
     pub fn stream_buffers(mut self, on: bool) -> Self {
         self.stream_buffers = on;

@@ -47,9 +47,10 @@ pub struct DriverConfig {
     /// times the buffer size): the io_uring driver keeps one receive arming from taking more
     /// (0: no limit). Readiness drivers read a bounded batch per park and may ignore it.
     pub recv_limit: u32,
-    /// Buffers for connections that stream, as `(count, size)` (`None`: none). A driver that
-    /// has the kernel pick receive buffers (io_uring) gives streaming connections these;
-    /// readiness drivers, which size each read themselves, ignore it.
+    /// Buffers for connections that stream, as `(count, size)` (`None`: none). The io_uring
+    /// driver gives a receive these when the reactor hints that its connection streams; the
+    /// compat driver on Unix reads into them once a read took more than a pool buffer (each
+    /// read judged on the one before it); a driver may ignore it.
     pub stream_buffers: Option<(u16, u32)>,
 }
 
