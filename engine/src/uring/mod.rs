@@ -23,7 +23,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use io_uring::types::{Fd, SubmitArgs, Timespec};
-use io_uring::{IoUring, cqueue, opcode, squeue};
+use io_uring::{EnterFlags, IoUring, cqueue, opcode, squeue};
 
 use crate::backend::{
     Capabilities, Completion, Driver, Op, OpKind, RingFd, RingWakes, Token, Unpark, Wait,
@@ -62,6 +62,10 @@ pub(crate) struct UringDriver {
     /// Multishot receives take bundles: one completion for all the buffers a read filled
     /// (IORING_RECVSEND_BUNDLE, kernel 6.10).
     bundle: bool,
+    /// Flags every wait carries: `NO_IOWAIT` where the kernel has it (6.15). Without it a
+    /// core parked with receives armed counts as waiting on I/O: an idle server shows as
+    /// iowait, and each sleep and wake-up pays the scheduler's iowait accounting.
+    wait_flags: EnterFlags,
     /// How receives are kept to `recv_limit` bytes at once ([`recv_limit`]).
     recv_mode: recv_limit::Mode,
     /// The most bytes one receive arming may take (a connection's receive cap).
@@ -122,6 +126,11 @@ impl UringDriver {
         let (mut ring, mode) = probe::setup(entries, cq_entries)?;
         let msg_ring = probe::check(&ring, mode)?;
         let bundle = ring.params().is_feature_recvsend_bundle();
+        let wait_flags = if ring.params().is_feature_no_iowait() {
+            EnterFlags::NO_IOWAIT
+        } else {
+            EnterFlags::empty()
+        };
         // Everything that can fail without kernel state comes before the buffer ring is
         // registered: once it is, only Drop may end the registration.
         let wake = Arc::new(EventFd::new()?);
@@ -151,6 +160,7 @@ impl UringDriver {
             wake_buf: Box::new(0),
             wake_armed: false,
             msg_ring,
+            wait_flags,
             bundle,
             recv_mode,
             recv_limit,
@@ -234,18 +244,20 @@ impl UringDriver {
             Wait::Timeout(d) => {
                 let ts = Timespec::new().sec(d.as_secs()).nsec(d.subsec_nanos());
                 let args = SubmitArgs::new().timespec(&ts);
-                self.ring.submitter().submit_with_args(1, &args)
+                self.ring
+                    .submitter()
+                    .submit_with_args_and_flags(1, &args, self.wait_flags)
             }
             Wait::Poll | Wait::Forever => {
                 let min = if matches!(wait, Wait::Forever) { 1 } else { 0 };
                 let to_submit = self.ring.submission().len() as u32;
-                // SAFETY: no extended argument is passed; flags are plain GETEVENTS, which also
-                // runs deferred task work (DEFER_TASKRUN) when min is 0.
+                // SAFETY: no extended argument is passed; flags are GETEVENTS, which also runs
+                // deferred task work (DEFER_TASKRUN) when min is 0, and the wait flags.
                 unsafe {
                     self.ring.submitter().enter::<libc::sigset_t>(
                         to_submit,
                         min,
-                        io_uring::EnterFlags::GETEVENTS.bits(),
+                        (EnterFlags::GETEVENTS | self.wait_flags).bits(),
                         None,
                     )
                 }

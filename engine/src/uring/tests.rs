@@ -1,5 +1,6 @@
-//! The backend contract's suite ([`crate::driver::contract`]) on the io_uring driver. Where
-//! io_uring is missing or forbidden, each test says so and passes.
+//! The backend contract's suite ([`crate::driver::contract`]) on the io_uring driver, and what
+//! only this driver does: the stream buffers, waits not counted as iowait. Where io_uring is
+//! missing or forbidden, each test says so and passes.
 
 use std::io;
 use std::rc::Rc;
@@ -110,5 +111,83 @@ mod stream_buffers {
         let next = receive(&mut d, 2, 8 * 1024, true);
         assert!(largest_chunk(&next) <= 1024, "{next:?}");
         drop(held);
+    }
+}
+
+mod idle_wait {
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsRawFd;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::backend::contract::{has_final, make, park_until};
+    use crate::backend::{Driver, Op, OpKind, Token, Wait};
+
+    /// Ticks CPU `cpu` has spent idle with a task waiting on I/O (`/proc/stat`, 5th field).
+    fn iowait_ticks(cpu: usize) -> u64 {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap();
+        let line = stat
+            .lines()
+            .find(|l| l.starts_with(&format!("cpu{cpu} ")))
+            .unwrap();
+        line.split_whitespace().nth(5).unwrap().parse().unwrap()
+    }
+
+    /// Pins the calling thread to the CPU it runs on; returns that CPU.
+    fn pin_here() -> usize {
+        // SAFETY: sched_getcpu has no preconditions.
+        let cpu = unsafe { libc::sched_getcpu() };
+        assert!(cpu >= 0, "sched_getcpu: {}", io::Error::last_os_error());
+        // SAFETY: an all-zero cpu_set_t is a valid empty set; CPU_SET writes inside it.
+        let rc = unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu as usize, &mut set);
+            libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set)
+        };
+        assert_eq!(rc, 0, "sched_setaffinity: {}", io::Error::last_os_error());
+        cpu as usize
+    }
+
+    /// A core parked with a receive armed on an idle connection is not waiting on I/O: its CPU
+    /// shows no iowait (an idle server would otherwise look I/O-bound to every monitor, and
+    /// each sleep pays the scheduler's iowait accounting). Needs IORING_ENTER_NO_IOWAIT (6.15);
+    /// elsewhere the test says so and passes.
+    #[test]
+    fn a_core_parked_with_a_receive_armed_is_not_in_iowait() {
+        let Some(mut d) = make(uring, 16, 1024) else {
+            return;
+        };
+        if !d.ring.params().is_feature_no_iowait() {
+            eprintln!("skipped: this kernel has no IORING_ENTER_NO_IOWAIT (6.15)");
+            return;
+        }
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let _peer = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (sock, _) = l.accept().unwrap();
+        sock.set_nonblocking(true).unwrap();
+        let token = Token::new(OpKind::Recv, 1);
+        let op = Op::RecvMulti {
+            fd: sock.as_raw_fd(),
+            token,
+            streaming: false,
+        };
+        // SAFETY: no pointer; `sock` stays open until the receive's final completion below.
+        unsafe { d.push(op) };
+        let cpu = pin_here();
+        let mut out = Vec::new();
+        let before = iowait_ticks(cpu);
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(500) {
+            d.park(Wait::Timeout(Duration::from_millis(100)), &mut out)
+                .unwrap();
+        }
+        let ticks = iowait_ticks(cpu) - before;
+        assert!(out.is_empty(), "nothing arrived: {out:?}");
+        // 500 ms is ~50 ticks (USER_HZ 100) when the wait counts as iowait; other tasks on
+        // this CPU may add a few of their own.
+        assert!(ticks <= 10, "{ticks} iowait ticks on cpu{cpu} in 500 ms");
+        // SAFETY: a cancel carries no pointer and no descriptor.
+        unsafe { d.push(Op::Cancel { target: token }) };
+        park_until(&mut d, &mut out, has_final(token));
     }
 }
