@@ -78,9 +78,9 @@ pub struct CompatDriver(Readiness<Os>);
 impl CompatDriver {
     /// A driver for the core `config` describes, over that core's receive buffers and, on
     /// Unix, the larger buffers of `config.stream_buffers` for connections that stream (a
-    /// receive that took more than a pool buffer reads into them next). Each poll takes up to 64
-    /// events (fewer if `config.ring_entries` is smaller): small batches keep receives and
-    /// the sends that answer them interleaved.
+    /// receive that took more than a pool buffer reads into them next). Each poll takes up
+    /// to 64 events (fewer if `config.ring_entries` is smaller): small batches keep receives
+    /// and the sends that answer them interleaved.
     ///
     /// # Errors
     ///

@@ -1,8 +1,8 @@
 //! What the compat driver does on Unix beyond the backend contract (whose suite runs in
 //! `readiness::testing`), walked on one driver over loopback TCP: the per-park buffer budget,
-//! idle sockets with an empty pool, the per-park read share, reads of a streaming peer (into the larger buffers too), polls
-//! on a busy core, a forgotten descriptor, accepts on a blocking listener, a second reader
-//! refused, sends made as they start.
+//! idle sockets with an empty pool, the per-park read share, reads of a streaming peer (into
+//! the larger buffers too), polls on a busy core, a forgotten descriptor, accepts on a
+//! blocking listener, a second reader refused, sends made as they start.
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
