@@ -289,13 +289,24 @@ mod tests {
         sock
     }
 
-    /// One receive attempt on `sock` with `hint`; the step and the chunks' lengths.
+    /// The hint of a socket whose last read took `last` bytes.
+    fn after(last: u32) -> ReadHint {
+        ReadHint {
+            read_closed: false,
+            last,
+        }
+    }
+
+    /// One receive attempt on `sock` into `bufs` (and `stream`, if any) with `hint`; the step
+    /// and the chunks' lengths.
     fn read(
         sock: &TcpStream,
-        cx: RecvCtx<'_>,
+        bufs: &mut Lender,
+        stream: Option<&mut Lender>,
         hint: &mut ReadHint,
         out: &mut Vec<Completion>,
     ) -> (Step, Vec<i32>) {
+        let cx = RecvCtx { bufs, stream };
         let step = recv(sock.as_raw_fd(), recv_token(1), cx, hint, out);
         (step, out.iter().map(|c| c.result).collect())
     }
@@ -308,16 +319,9 @@ mod tests {
         let sent: Vec<u8> = (0..168u8).collect();
         let sock = queued(&sent);
         let mut bufs = lender(32, 16);
-        let mut hint = ReadHint {
-            read_closed: false,
-            last: 16,
-        };
+        let mut hint = after(16);
         let mut out = Vec::new();
-        let cx = RecvCtx {
-            bufs: &mut bufs,
-            stream: None,
-        };
-        let (step, _) = read(&sock, cx, &mut hint, &mut out);
+        let (step, _) = read(&sock, &mut bufs, None, &mut hint, &mut out);
         assert!(matches!(step, Step::Wait(_)), "the socket is drained");
         assert_eq!(bytes(&out), sent);
         assert_eq!(out.len(), 11);
@@ -336,16 +340,9 @@ mod tests {
         let sent: Vec<u8> = (0..168u8).collect();
         let sock = queued(&sent);
         let (mut bufs, mut stream) = (lender(32, 16), lender(8, 64));
-        let mut hint = ReadHint {
-            read_closed: false,
-            last: 32,
-        };
+        let mut hint = after(32);
         let mut out = Vec::new();
-        let cx = RecvCtx {
-            bufs: &mut bufs,
-            stream: Some(&mut stream),
-        };
-        let (step, lens) = read(&sock, cx, &mut hint, &mut out);
+        let (step, lens) = read(&sock, &mut bufs, Some(&mut stream), &mut hint, &mut out);
         assert!(matches!(step, Step::Wait(_)), "the socket is drained");
         assert_eq!(bytes(&out), sent);
         assert_eq!(lens, [64, 64, 40]);
@@ -358,16 +355,9 @@ mod tests {
         // A peer that sent less than a buffer last time reads into the pool's buffers.
         let sock = queued(&[7; 12]);
         let (mut bufs, mut stream) = (lender(32, 16), lender(4, 64));
-        let mut hint = ReadHint {
-            read_closed: false,
-            last: 15,
-        };
+        let mut hint = after(15);
         let mut out = Vec::new();
-        let cx = RecvCtx {
-            bufs: &mut bufs,
-            stream: Some(&mut stream),
-        };
-        let (_, lens) = read(&sock, cx, &mut hint, &mut out);
+        let (_, lens) = read(&sock, &mut bufs, Some(&mut stream), &mut hint, &mut out);
         assert_eq!(lens, [12]);
         assert_eq!((bufs.free(), stream.free()), (32 - 1, 4));
         drop(out);
@@ -377,16 +367,9 @@ mod tests {
         let sock = queued(&[9; 40]);
         let held: Vec<u16> = (0..3).map(|_| stream.take().unwrap()).collect();
         assert!(!stream.usable());
-        let mut hint = ReadHint {
-            read_closed: false,
-            last: 64,
-        };
+        let mut hint = after(64);
         let mut out = Vec::new();
-        let cx = RecvCtx {
-            bufs: &mut bufs,
-            stream: Some(&mut stream),
-        };
-        let (step, lens) = read(&sock, cx, &mut hint, &mut out);
+        let (step, lens) = read(&sock, &mut bufs, Some(&mut stream), &mut hint, &mut out);
         assert!(matches!(step, Step::Wait(_)));
         assert_eq!(lens, [16, 16, 8]);
         assert_eq!(stream.free(), 1);

@@ -3,6 +3,7 @@
 //! missing or forbidden, each test says so and passes.
 
 use std::io;
+use std::net::{TcpListener, TcpStream};
 use std::rc::Rc;
 
 use super::UringDriver;
@@ -17,23 +18,22 @@ fn uring(count: u16, size: u32) -> io::Result<UringDriver> {
 
 crate::contract_tests!(uring);
 
+/// A connected loopback pair: the peer and the nonblocking socket the driver reads.
+fn pair() -> (TcpStream, TcpStream) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let peer = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (sock, _) = l.accept().unwrap();
+    sock.set_nonblocking(true).unwrap();
+    (peer, sock)
+}
+
 mod stream_buffers {
     use std::io::Write;
-    use std::net::{TcpListener, TcpStream};
     use std::os::fd::AsRawFd;
 
     use super::*;
     use crate::backend::contract::{bytes, has_final, make, park_until};
     use crate::backend::{Completion, Driver, Op, OpKind, Token};
-
-    /// A connected loopback pair: the peer and the nonblocking socket the driver reads.
-    fn pair() -> (TcpStream, TcpStream) {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let peer = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (sock, _) = l.accept().unwrap();
-        sock.set_nonblocking(true).unwrap();
-        (peer, sock)
-    }
 
     /// Receives `len` bytes the peer sends at once on a new connection, with the streaming
     /// hint `streaming`; returns the completions (their chunks alive) once all arrived.
@@ -115,7 +115,6 @@ mod stream_buffers {
 }
 
 mod idle_wait {
-    use std::net::{TcpListener, TcpStream};
     use std::os::fd::AsRawFd;
     use std::time::{Duration, Instant};
 
@@ -161,10 +160,7 @@ mod idle_wait {
             eprintln!("skipped: this kernel has no IORING_ENTER_NO_IOWAIT (6.15)");
             return;
         }
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let _peer = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (sock, _) = l.accept().unwrap();
-        sock.set_nonblocking(true).unwrap();
+        let (_peer, sock) = pair();
         let token = Token::new(OpKind::Recv, 1);
         let op = Op::RecvMulti {
             fd: sock.as_raw_fd(),
